@@ -1,0 +1,20 @@
+"""lstmcast: fast, honest multivariate time-series forecasting with LSTM networks."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from lstmcast.errors import ConfigError, DataError, ModelFileError, NotFittedError
+from lstmcast.forecaster import Forecaster
+from lstmcast.io import load, save
+
+__all__ = [
+    "ConfigError",
+    "DataError",
+    "Forecaster",
+    "ModelFileError",
+    "NotFittedError",
+    "__version__",
+    "load",
+    "save",
+]

@@ -1,0 +1,185 @@
+"""The one run configuration: every option of `lstmcast train`, its TOML key and the Python
+keyword of `Forecaster` are the same field of `RunConfig`."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lstmcast.errors import ConfigError
+
+FILL_POLICIES = ("error", "ffill", "interpolate")
+SCALERS = ("standard", "minmax", "robust", "none")
+OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
+LOSSES = ("mse", "mae", "huber")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Data, model and training options of one run. `None` means "the model's default"."""
+
+    model: str = "simple"
+    lookback: int = 10
+    horizon: int = 1
+    # data
+    targets: tuple[str, ...] | None = None
+    covariates: tuple[str, ...] = ()
+    time_col: str | None = None
+    fill: str = "error"
+    scaler: str = "standard"
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
+    val_start: str | None = None
+    test_start: str | None = None
+    stride: int = 1
+    # model overrides (passed to `lstmcast.models.build` when set)
+    layers: tuple[int, ...] | None = None
+    dropout: float | None = None
+    activation: str | None = None
+    bidirectional: bool | None = None
+    period: int | None = None
+    model_options: dict[str, Any] = field(default_factory=dict)
+    # training
+    epochs: int = 100
+    batch_size: int = 32
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    loss: str = "mse"
+    patience: int = 10
+    clip_norm: float = 1.0
+    seed: int = 0
+    device: str = "auto"
+    compile: bool = False
+    amp: bool = False
+
+    def __post_init__(self) -> None:
+        _positive_int("lookback", self.lookback)
+        _positive_int("horizon", self.horizon)
+        _positive_int("stride", self.stride)
+        _positive_int("epochs", self.epochs)
+        _positive_int("batch_size", self.batch_size)
+        _non_negative_int("patience", self.patience)
+        _non_negative_int("seed", self.seed)
+        _choice("fill", self.fill, FILL_POLICIES)
+        _choice("scaler", self.scaler, SCALERS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
+        _choice("loss", self.loss, LOSSES)
+        for name in ("val_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0 <= value < 1:
+                raise ConfigError(
+                    f"The '{name}' parameter must be a number in [0, 1). Got {value!r} instead."
+                )
+        if self.test_start is None and self.test_fraction <= 0:
+            raise ConfigError("The 'test_fraction' parameter must be > 0. Got 0 instead.")
+        if self.val_fraction + self.test_fraction >= 1:
+            raise ConfigError(
+                "'val_fraction' + 'test_fraction' must be < 1 so that rows remain for training. "
+                f"Got {self.val_fraction} + {self.test_fraction}."
+            )
+        if (self.val_start is None) != (self.test_start is None):
+            raise ConfigError("'val_start' and 'test_start' must be given together.")
+        if not isinstance(self.lr, int | float) or self.lr <= 0:
+            raise ConfigError(f"The 'lr' parameter must be a number > 0. Got {self.lr!r} instead.")
+        if not isinstance(self.clip_norm, int | float) or self.clip_norm < 0:
+            raise ConfigError(
+                f"The 'clip_norm' parameter must be >= 0 (0 turns clipping off). "
+                f"Got {self.clip_norm!r} instead."
+            )
+        if not isinstance(self.device, str) or not (
+            self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
+        ):
+            raise ConfigError(
+                f"The 'device' parameter must be auto, cpu, cuda or cuda:N. Got {self.device!r}."
+            )
+
+    def model_overrides(self) -> dict[str, Any]:
+        """The model options that were set, for `lstmcast.models.build`."""
+        overrides = {
+            name: getattr(self, name)
+            for name in ("layers", "dropout", "activation", "bidirectional", "period")
+            if getattr(self, name) is not None
+        }
+        overrides.update(self.model_options)
+        return overrides
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict (tuples become lists)."""
+        return {
+            key: list(value) if isinstance(value, tuple) else value
+            for key, value in dataclasses.asdict(self).items()
+        }
+
+
+FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+_TUPLE_FIELDS = {"targets": str, "covariates": str, "layers": int}
+
+
+def make_config(values: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
+    """A RunConfig from `base` (defaults if None) with `values` replacing fields.
+
+    Unknown keys, and comma-separated strings for list fields, are handled here so that the
+    CLI, TOML files and Python keywords all go through the same checks.
+    """
+    unknown = sorted(set(values) - FIELDS)
+    if unknown:
+        raise ConfigError(f"unknown option '{unknown[0]}'; allowed: {', '.join(sorted(FIELDS))}")
+    cleaned: dict[str, Any] = {}
+    for key, value in values.items():
+        if key in _TUPLE_FIELDS and value is not None:
+            value = _as_tuple(key, value, _TUPLE_FIELDS[key])
+        if key == "model_options" and not isinstance(value, dict):
+            raise ConfigError(f"'model_options' must be a table of key = value. Got {value!r}.")
+        cleaned[key] = value
+    try:
+        return dataclasses.replace(base or RunConfig(), **cleaned)
+    except TypeError as exc:  # pragma: no cover - every field is covered above
+        raise ConfigError(str(exc)) from exc
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """Options from a TOML file (keys are RunConfig fields; `[search]` etc. are returned too)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"config file '{file}' does not exist")
+    try:
+        return tomllib.loads(file.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file '{file}' is not valid TOML: {exc}") from exc
+
+
+def _as_tuple(name: str, value: Any, kind: type) -> tuple[Any, ...]:
+    items = value.split(",") if isinstance(value, str) else list(value)
+    try:
+        result = tuple(
+            kind(str(item).strip()) if kind is int else str(item).strip() for item in items
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"The '{name}' option must be a comma-separated list of {kind.__name__}s. "
+            f"Got {value!r} instead."
+        ) from exc
+    if any(item == "" for item in result):
+        raise ConfigError(f"The '{name}' option has an empty entry. Got {value!r} instead.")
+    return result
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"The '{name}' parameter must be an int >= 1. Got {value!r} instead.")
+
+
+def _non_negative_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"The '{name}' parameter must be an int >= 0. Got {value!r} instead.")
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(
+            f"The '{name}' parameter must be one of {', '.join(allowed)}. Got {value!r} instead."
+        )

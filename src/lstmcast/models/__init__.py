@@ -1,0 +1,157 @@
+"""Model registry: build a model by name, describe it as JSON, rebuild it from that JSON.
+
+Every model maps a window x (B, L, F) to a forecast (B, H, T) of the first T columns and has
+`.config`, a frozen dataclass. `config_dict(model)` is that config plus the model's registry name
+under "name"; `from_config_dict` rebuilds the same architecture (weights are loaded separately).
+"""
+
+import dataclasses
+from typing import Any
+
+from torch import nn
+
+from lstmcast.errors import ConfigError, ModelFileError
+from lstmcast.models.baselines import (
+    BaselineConfig,
+    LinearBaseline,
+    LinearConfig,
+    Mean,
+    RepeatLast,
+    SeasonalNaive,
+    SeasonalNaiveConfig,
+)
+from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
+from lstmcast.models.lstm import PRESETS, LSTMConfig, LSTMForecaster
+
+__all__ = [
+    "ACTIVATIONS",
+    "MODELS",
+    "PRESETS",
+    "BaselineConfig",
+    "KerasLSTM",
+    "LSTMConfig",
+    "LSTMForecaster",
+    "LinearBaseline",
+    "LinearConfig",
+    "Mean",
+    "RepeatLast",
+    "SeasonalNaive",
+    "SeasonalNaiveConfig",
+    "build",
+    "config_dict",
+    "from_config_dict",
+    "is_trainable",
+]
+
+MODELS: dict[str, str] = {
+    "lstm": "LSTM stack + dense head; set layers, bidirectional, dropout, activation.",
+    "simple": "Reference Keras model: LSTM(50, relu) -> Dense.",
+    "stacked": "Reference Keras model: LSTM(64, relu) -> Dropout(0.2) -> LSTM(32, relu) "
+    "-> Dropout(0.2) -> Dense.",
+    "bidirectional": "Reference Keras model: Bidirectional(LSTM(50, relu)) -> Dense.",
+    "repeat_last": "Baseline: repeat the last observed value of each target.",
+    "seasonal_naive": "Baseline: repeat the values one season back (period, default 24 steps).",
+    "mean": "Baseline: predict the training mean of each target.",
+    "linear": "Baseline: one linear layer from the flattened window to the forecast.",
+}
+
+# name -> (config dataclass, module class taking that config)
+_REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
+    "lstm": (LSTMConfig, LSTMForecaster),
+    "simple": (LSTMConfig, LSTMForecaster),
+    "stacked": (LSTMConfig, LSTMForecaster),
+    "bidirectional": (LSTMConfig, LSTMForecaster),
+    "repeat_last": (BaselineConfig, RepeatLast),
+    "seasonal_naive": (SeasonalNaiveConfig, SeasonalNaive),
+    "mean": (BaselineConfig, Mean),
+    "linear": (LinearConfig, LinearBaseline),
+}
+# Fields build() takes as its own arguments rather than as overrides.
+_SHAPE_FIELDS = ("n_features", "horizon", "n_targets", "lookback")
+
+
+def build(
+    name: str,
+    n_features: int,
+    horizon: int = 1,
+    n_targets: int | None = None,
+    lookback: int | None = None,
+    **overrides: Any,
+) -> nn.Module:
+    """Build model `name` for windows (B, L=lookback, F=n_features) -> (B, H=horizon, T=n_targets).
+
+    `overrides` set other config fields (presets accept them too: `build("simple", 7,
+    activation="tanh")`). `lookback` is needed by "linear" and checked against "seasonal_naive"'s
+    period; other models ignore it. Weights are drawn from torch's global RNG.
+    """
+    if name not in _REGISTRY:
+        raise ConfigError(f"Unknown model {name!r}. Choose one of: {', '.join(MODELS)}.")
+    config_cls, model_cls = _REGISTRY[name]
+    fields = [f.name for f in dataclasses.fields(config_cls)]
+    allowed = [f for f in fields if f not in _SHAPE_FIELDS]
+    for key in overrides:
+        if key not in allowed:
+            raise ConfigError(
+                f"Unknown parameter {key!r} for model {name!r}. "
+                f"Allowed: {', '.join(allowed) if allowed else 'none'}."
+            )
+    shape: dict[str, Any] = dict(n_features=n_features, horizon=horizon, n_targets=n_targets)
+    if "lookback" in fields:
+        shape["lookback"] = lookback
+    config = config_cls(**shape, **{**PRESETS.get(name, {}), **overrides})
+    period = getattr(config, "period", None)
+    if isinstance(period, int) and lookback is not None and period > lookback:
+        raise ConfigError(
+            f"The 'period' parameter ({period}) must be <= the lookback ({lookback})."
+        )
+    model = model_cls(config)
+    model.name = name  # type: ignore[assignment]  # nn.Module types attributes as Tensor | Module
+    return model
+
+
+def config_dict(model: nn.Module) -> dict[str, Any]:
+    """JSON-safe description of `model`'s architecture: {"name": ..., **config fields}."""
+    config = getattr(model, "config", None)
+    name = getattr(model, "name", None)
+    if not dataclasses.is_dataclass(config) or isinstance(config, type) or name not in _REGISTRY:
+        raise ConfigError(
+            f"The model must be one built by lstmcast.models.build. Got {type(model).__name__}."
+        )
+    out: dict[str, Any] = {"name": name}
+    for key, value in dataclasses.asdict(config).items():
+        out[key] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def from_config_dict(d: Any) -> nn.Module:
+    """Rebuild the architecture `config_dict` described; raise ModelFileError if malformed."""
+    if not isinstance(d, dict):
+        raise ModelFileError(f"The model config must be a JSON object. Got {type(d).__name__}.")
+    fields = dict(d)
+    name = fields.pop("name", None)
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ModelFileError(
+            f"The model config names an unknown model {name!r}. Known: {', '.join(MODELS)}."
+        )
+    config_cls, model_cls = _REGISTRY[name]
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise ModelFileError(
+            f"The model config for {name!r} has unknown fields {unknown}. "
+            f"Allowed: {', '.join(sorted(known))}."
+        )
+    if isinstance(fields.get("layers"), list):
+        fields["layers"] = tuple(fields["layers"])
+    try:
+        config = config_cls(**fields)
+    except (ConfigError, TypeError) as err:
+        raise ModelFileError(f"The model config for {name!r} is invalid: {err}") from err
+    model = model_cls(config)
+    model.name = name  # type: ignore[assignment]
+    return model
+
+
+def is_trainable(model: nn.Module) -> bool:
+    """True if the model has parameters to train (the training loop skips the others)."""
+    return any(p.requires_grad for p in model.parameters())

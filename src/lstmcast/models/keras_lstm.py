@@ -1,0 +1,149 @@
+"""One Keras-equivalent LSTM layer (optionally bidirectional), batch first.
+
+Keras computes, per time step, with gates in the order i, f, c (candidate), o:
+
+    i, f, o = sigmoid(W x + U h + b)      # recurrent_activation
+    g       = activation(W x + U h + b)   # candidate
+    c       = f * c + i * g
+    h       = o * activation(c)
+
+Torch's `nn.LSTM` uses the same gate order but two bias vectors (`bias_ih`, `bias_hh`) and a
+hard-wired tanh. We keep one `nn.LSTM` as the owner of the weights for both code paths and freeze
+its `bias_hh_*` at zero, so the trainable parameter count equals Keras's
+`4 * (units * (input_dim + units) + units)` per direction. With activation "tanh" the fused
+kernel (cuDNN / oneDNN) runs; any other activation runs the explicit loop below on the same
+tensors. State-dict keys are torch's: `lstm.weight_ih_l0` (4U, I), `lstm.weight_hh_l0` (4U, U),
+`lstm.bias_ih_l0` (4U,), `lstm.bias_hh_l0` (4U,, frozen zero), plus `*_reverse` when bidirectional.
+"""
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lstmcast.errors import ConfigError
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+# Keras activation names -> torch functions. Keras 3's hard_sigmoid is relu6(x + 3) / 6.
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "sigmoid": torch.sigmoid,
+    "hard_sigmoid": F.hardsigmoid,
+    "elu": F.elu,
+    "selu": F.selu,
+    "gelu": F.gelu,  # Keras default approximate=False, like torch
+    "silu": F.silu,
+    "swish": F.silu,
+    "softsign": F.softsign,
+    "softplus": F.softplus,
+    "linear": _identity,
+}
+
+
+class KerasLSTM(nn.Module):
+    """Keras `LSTM(units, activation)` (or `Bidirectional(...)`, merge_mode="concat").
+
+    Input (B, L, input_size). Output (B, L, units * D) with `return_sequences`, else the final
+    hidden state (B, units * D); D = 2 directions when bidirectional, forward first. `fused=False`
+    forces the explicit loop even for tanh (used to test one path against the other).
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        units: int,
+        activation: str = "tanh",
+        bidirectional: bool = False,
+        return_sequences: bool = False,
+        fused: bool = True,
+    ) -> None:
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ConfigError(
+                f"The 'activation' parameter must be one of {', '.join(sorted(ACTIVATIONS))}. "
+                f"Got {activation!r} instead."
+            )
+        self.units = units
+        self.activation = activation
+        self.num_directions = 2 if bidirectional else 1
+        self.return_sequences = return_sequences
+        self.fused = fused and activation == "tanh"
+        self.lstm = nn.LSTM(input_size, units, batch_first=True, bidirectional=bidirectional)
+        for name, param in self.lstm.named_parameters():
+            if name.startswith("bias_hh"):
+                param.requires_grad_(False)  # Keras has one bias per gate; this one stays zero
+        self.reset_parameters_keras()
+
+    def extra_repr(self) -> str:
+        return (
+            f"activation={self.activation!r}, return_sequences={self.return_sequences}, "
+            f"fused={self.fused}"
+        )
+
+    @property
+    def output_size(self) -> int:
+        return self.units * self.num_directions
+
+    @torch.no_grad()
+    def reset_parameters_keras(self) -> None:
+        """Keras defaults: glorot_uniform kernel, orthogonal recurrent kernel, zero bias with
+        the forget-gate slice at 1 (unit_forget_bias). Draws from torch's global RNG."""
+        U = self.units
+        for w_ih, w_hh, b_ih, b_hh in self.lstm.all_weights:
+            # Keras's kernel is (I, 4U) = w_ih.T; glorot's limit sqrt(6 / (I + 4U)) is symmetric.
+            nn.init.xavier_uniform_(w_ih)
+            # Keras's recurrent kernel (U, 4U) has orthonormal rows, so w_hh = its transpose
+            # (4U, U) has orthonormal columns: what orthogonal_ gives for a tall matrix.
+            nn.init.orthogonal_(w_hh)
+            b_ih.zero_()
+            b_ih[U : 2 * U] = 1.0
+            b_hh.zero_()
+
+    def forward(self, x: Tensor) -> Tensor:
+        # B batch, L time steps, I input size, U units, D directions
+        if self.fused:
+            out, (h_n, _) = self.lstm(x)  # out (B, L, D*U), h_n (D, B, U)
+            if self.return_sequences:
+                return out
+            return h_n.transpose(0, 1).reshape(x.shape[0], -1)  # (B, D*U), forward first
+        return self._forward_explicit(x)
+
+    def _forward_explicit(self, x: Tensor) -> Tensor:
+        # B batch, L time steps, I input size, U units, D directions
+        B, L, _ = x.shape
+        U, D = self.units, self.num_directions
+        act = ACTIVATIONS[self.activation]
+        w_ih, w_hh, b_ih, b_hh = (torch.stack(w) for w in zip(*self.lstm.all_weights, strict=True))
+        # w_ih (D, 4U, I), w_hh (D, 4U, U), biases (D, 4U)
+
+        # Time-major input, the backward direction reading it reversed: (D, L, B, I).
+        xt = x.transpose(0, 1)
+        xs = xt.unsqueeze(0) if D == 1 else torch.stack((xt, xt.flip(0)))
+        # Input projection for every step in one batched matmul: (D, L*B, 4U) -> (D, L, B, 4U)
+        bias = (b_ih + b_hh).unsqueeze(1)  # (D, 1, 4U)
+        xp = torch.baddbmm(bias, xs.reshape(D, L * B, -1), w_ih.transpose(1, 2)).view(D, L, B, -1)
+        w_hh_t = w_hh.transpose(1, 2)  # (D, U, 4U)
+
+        h = x.new_zeros(D, B, U)
+        c = x.new_zeros(D, B, U)
+        outputs: list[Tensor] = []
+        for t in range(L):
+            gates = torch.baddbmm(xp[:, t], h, w_hh_t)  # (D, B, 4U)
+            i, f, g, o = gates.chunk(4, dim=-1)  # each (D, B, U)
+            c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), act(g))
+            h = torch.sigmoid(o) * act(c)
+            if self.return_sequences:
+                outputs.append(h)
+
+        if not self.return_sequences:
+            return h.transpose(0, 1).reshape(B, D * U)  # final states, forward first
+        seq = torch.stack(outputs, dim=2)  # (D, B, L, U)
+        if D == 2:
+            seq = torch.stack((seq[0], seq[1].flip(1)))  # backward outputs back in time order
+        return seq.permute(1, 2, 0, 3).reshape(B, L, D * U)  # (B, L, D*U), forward first

@@ -1,0 +1,247 @@
+"""The one training loop.
+
+The scaled series lives as one tensor on the training device; each batch is gathered there by
+index from a shuffled list of window starts, so no window array and no DataLoader exist.
+Every epoch: shuffle, step through all training windows (the last partial batch included),
+measure the validation loss, keep the best weights, stop early or on divergence.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmcast.batching import gather_inputs, gather_targets
+from lstmcast.config import RunConfig
+from lstmcast.errors import ConfigError
+
+EXPLODE_FACTOR = 1e3  # a training loss this many times the starting loss counts as divergence
+EVAL_BATCH = 4096
+
+EpochCallback = Callable[[int, float, float], None]
+
+
+@dataclass
+class TrainResult:
+    """What happened during training. `history` has one dict per epoch."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    stopped: str = "completed"  # completed | early_stopping | diverged | untrained
+    message: str = ""
+    device: str = "cpu"
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "epochs_run": len(self.history),
+            "best_epoch": self.best_epoch,
+            "best_val_loss": _finite_or_none(self.best_val_loss),
+            "stopped": self.stopped,
+            "message": self.message,
+            "device": self.device,
+            "seconds": round(self.seconds, 3),
+            "history": [{k: _finite_or_none(v) for k, v in row.items()} for row in self.history],
+        }
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} was asked for but CUDA is not available here; use cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps was asked for but MPS is not available here; use cpu")
+    return torch.device(name)
+
+
+def make_optimizer(params: list[nn.Parameter], config: RunConfig) -> torch.optim.Optimizer:
+    # eps and rho follow Keras's defaults, so the reference models train as they do there.
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, eps=1e-7, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, eps=1e-7, weight_decay=config.weight_decay)
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=config.lr, alpha=0.9, eps=1e-7, weight_decay=config.weight_decay
+        )
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+
+
+def make_loss(name: str) -> nn.Module:
+    return {"mse": nn.MSELoss(), "mae": nn.L1Loss(), "huber": nn.HuberLoss(delta=1.0)}[name]
+
+
+def epoch_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:
+    """A fresh permutation of the training windows for one epoch."""
+    return torch.randperm(n_windows, generator=generator)
+
+
+def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Consecutive slices of `order`; the last may be partial and is kept (no silent drop)."""
+    return list(torch.split(order, batch_size))
+
+
+def train(
+    model: nn.Module,
+    series: torch.Tensor,
+    train_starts: np.ndarray,
+    val_starts: np.ndarray,
+    config: RunConfig,
+    *,
+    n_targets: int,
+    on_epoch: EpochCallback | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `model` in place on windows of `series` (T, F), already on the training device.
+
+    `train_starts`/`val_starts` are window start rows. The model ends with the weights of its
+    best validation epoch (the training loss stands in when there are no validation windows).
+    `on_epoch(epoch, train_loss, val_loss)` may raise to stop (e.g. Optuna's pruning).
+    """
+    started = time.perf_counter()
+    device = series.device
+    result = TrainResult(device=str(device))
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        result.stopped = "untrained"
+        result.message = "no trainable parameters"
+        return result
+
+    lookback, horizon = config.lookback, config.horizon
+    optimizer = make_optimizer(params, config)
+    loss_fn = make_loss(config.loss)
+    train_idx = torch.as_tensor(train_starts, dtype=torch.long, device=device)
+    val_idx = torch.as_tensor(val_starts, dtype=torch.long, device=device)
+    score_idx = val_idx if len(val_idx) else train_idx
+    shuffler = torch.Generator().manual_seed(config.seed)
+
+    def window_loss(starts: torch.Tensor) -> torch.Tensor:
+        inputs = gather_inputs(series, starts, lookback)  # (B, L, F)
+        targets = gather_targets(series, starts, lookback, horizon, n_targets)  # (B, H, V)
+        return loss_fn(model(inputs), targets)
+
+    @torch.no_grad()
+    def mean_loss(starts: torch.Tensor) -> float:
+        model.eval()
+        total = torch.zeros((), device=device)
+        for i in range(0, len(starts), EVAL_BATCH):
+            chunk = starts[i : i + EVAL_BATCH]
+            total += window_loss(chunk) * len(chunk)
+        model.train()
+        return float(total) / max(len(starts), 1)
+
+    # The starting point is a candidate too: a run that diverges at once keeps its initial weights.
+    start_loss = mean_loss(score_idx)
+    best_state = copy.deepcopy(model.state_dict())
+    result.best_val_loss, result.best_epoch = start_loss, 0
+    reference = max(start_loss, 1e-8)
+    bad_epochs = 0
+
+    bar = _progress_bar(config.epochs) if progress else None
+    try:
+        model.train()
+        for epoch in range(1, config.epochs + 1):
+            epoch_started = time.perf_counter()
+            order = train_idx[epoch_order(len(train_idx), shuffler).to(device)]
+            running = torch.zeros((), device=device)
+            for batch in batches(order, config.batch_size):
+                loss = window_loss(batch)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.clip_norm > 0:
+                    nn.utils.clip_grad_norm_(params, config.clip_norm)
+                optimizer.step()
+                running += loss.detach() * len(batch)
+            train_loss = float(running) / len(order)
+            diverged = not math.isfinite(train_loss) or train_loss > EXPLODE_FACTOR * reference
+            val_loss = math.nan if diverged else mean_loss(score_idx)
+            result.history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "seconds": time.perf_counter() - epoch_started,
+                }
+            )
+            if bar is not None:
+                bar[0].update(
+                    bar[1], advance=1, losses=f"train {train_loss:.4g}  val {val_loss:.4g}"
+                )
+            if diverged or not math.isfinite(val_loss):
+                result.stopped = "diverged"
+                result.message = _divergence_message(epoch, train_loss, result, config)
+                break
+            if val_loss < result.best_val_loss:
+                result.best_val_loss, result.best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            if on_epoch is not None:
+                on_epoch(epoch, train_loss, val_loss)
+            if config.patience and bad_epochs >= config.patience:
+                result.stopped = "early_stopping"
+                result.message = (
+                    f"stopped early after epoch {epoch}: no validation improvement for "
+                    f"{config.patience} epochs; kept epoch {result.best_epoch}"
+                )
+                break
+    finally:
+        if bar is not None:
+            bar[0].stop()
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _divergence_message(epoch: int, loss: float, result: TrainResult, config: RunConfig) -> str:
+    tips = ["a lower --lr"]
+    if config.clip_norm == 0:
+        tips.insert(0, "--clip-norm 1.0")
+    if config.activation != "tanh":
+        tips.append("--activation tanh")
+    tips.append("a shorter --lookback")
+    return (
+        f"training diverged in epoch {epoch} (training loss {loss:.3g}); kept the weights of "
+        f"epoch {result.best_epoch} (val loss {result.best_val_loss:.4g}). Try {', '.join(tips)}."
+    )
+
+
+def _progress_bar(epochs: int) -> tuple[Any, Any]:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    progress = Progress(
+        TextColumn("epoch"),
+        MofNCompleteColumn(),
+        BarColumn(),
+        TextColumn("{task.fields[losses]}"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("train", total=epochs, losses="")
+    progress.start()
+    return progress, task
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None
