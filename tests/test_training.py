@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from lstmcast.config import make_config
-from lstmcast.training import batches, epoch_order, train
+from lstmcast.steps import batches, epoch_order
+from lstmcast.training import train
 
 
 class Recorder(nn.Module):

@@ -53,8 +53,8 @@ class RunConfig:
     clip_norm: float = 1.0
     seed: int = 0
     device: str = "auto"
-    compile: bool = False
-    amp: bool = False
+    cuda_graph: bool = True  # capture the training step as a CUDA graph on CUDA devices
+    amp: bool = False  # bf16 autocast (CUDA)
 
     def __post_init__(self) -> None:
         _positive_int("lookback", self.lookback)
@@ -81,8 +81,11 @@ class RunConfig:
                 "'val_fraction' + 'test_fraction' must be < 1 so that rows remain for training. "
                 f"Got {self.val_fraction} + {self.test_fraction}."
             )
-        if (self.val_start is None) != (self.test_start is None):
-            raise ConfigError("'val_start' and 'test_start' must be given together.")
+        if self.val_start is not None and self.test_start is None:
+            raise ConfigError(
+                "'val_start' must be given together with 'test_start' "
+                "('test_start' alone means no validation split)."
+            )
         if not isinstance(self.lr, int | float) or self.lr <= 0:
             raise ConfigError(f"The 'lr' parameter must be a number > 0. Got {self.lr!r} instead.")
         if not isinstance(self.clip_norm, int | float) or self.clip_norm < 0:

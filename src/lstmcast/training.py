@@ -22,6 +22,7 @@ from torch import nn
 from lstmcast.batching import gather_inputs, gather_targets
 from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError
+from lstmcast.steps import EagerEpoch, GraphEpoch, epoch_order, make_step, supports_graphs
 
 EXPLODE_FACTOR = 1e3  # a training loss this many times the starting loss counts as divergence
 EVAL_BATCH = 4096
@@ -65,31 +66,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def make_optimizer(params: list[nn.Parameter], config: RunConfig) -> torch.optim.Optimizer:
+def make_optimizer(
+    params: list[nn.Parameter], config: RunConfig, capturable: bool = False
+) -> torch.optim.Optimizer:
     # eps and rho follow Keras's defaults, so the reference models train as they do there.
+    # `capturable` keeps the step count on the device so the update can live in a CUDA graph.
+    decay = config.weight_decay
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, eps=1e-7, weight_decay=config.weight_decay)
+        return torch.optim.Adam(
+            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable
+        )
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, eps=1e-7, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(
+            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable
+        )
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=config.lr, alpha=0.9, eps=1e-7, weight_decay=config.weight_decay
+            params, lr=config.lr, alpha=0.9, eps=1e-7, weight_decay=decay, capturable=capturable
         )
     return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def make_loss(name: str) -> nn.Module:
     return {"mse": nn.MSELoss(), "mae": nn.L1Loss(), "huber": nn.HuberLoss(delta=1.0)}[name]
-
-
-def epoch_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:
-    """A fresh permutation of the training windows for one epoch."""
-    return torch.randperm(n_windows, generator=generator)
-
-
-def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Consecutive slices of `order`; the last may be partial and is kept (no silent drop)."""
-    return list(torch.split(order, batch_size))
 
 
 def train(
@@ -119,7 +118,8 @@ def train(
         return result
 
     lookback, horizon = config.lookback, config.horizon
-    optimizer = make_optimizer(params, config)
+    use_graph = supports_graphs(device, config.cuda_graph)
+    optimizer = make_optimizer(params, config, capturable=use_graph)
     loss_fn = make_loss(config.loss)
     train_idx = torch.as_tensor(train_starts, dtype=torch.long, device=device)
     val_idx = torch.as_tensor(val_starts, dtype=torch.long, device=device)
@@ -148,21 +148,22 @@ def train(
     reference = max(start_loss, 1e-8)
     bad_epochs = 0
 
+    running = torch.zeros((), device=device)  # summed training loss of the epoch, on device
+    step = make_step(model, params, optimizer, window_loss, running, config.clip_norm, config.amp)
+    run_epoch = (
+        GraphEpoch(step, config.batch_size, device)
+        if use_graph
+        else EagerEpoch(step, config.batch_size)
+    )
+
     bar = _progress_bar(config.epochs) if progress else None
     try:
         model.train()
         for epoch in range(1, config.epochs + 1):
             epoch_started = time.perf_counter()
             order = train_idx[epoch_order(len(train_idx), shuffler).to(device)]
-            running = torch.zeros((), device=device)
-            for batch in batches(order, config.batch_size):
-                loss = window_loss(batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if config.clip_norm > 0:
-                    nn.utils.clip_grad_norm_(params, config.clip_norm)
-                optimizer.step()
-                running += loss.detach() * len(batch)
+            running.zero_()
+            run_epoch(order)
             train_loss = float(running) / len(order)
             diverged = not math.isfinite(train_loss) or train_loss > EXPLODE_FACTOR * reference
             val_loss = math.nan if diverged else mean_loss(score_idx)

@@ -11,9 +11,11 @@ Torch's `nn.LSTM` uses the same gate order but two bias vectors (`bias_ih`, `bia
 hard-wired tanh. We keep one `nn.LSTM` as the owner of the weights for both code paths and freeze
 its `bias_hh_*` at zero, so the trainable parameter count equals Keras's
 `4 * (units * (input_dim + units) + units)` per direction. With activation "tanh" the fused
-kernel (cuDNN / oneDNN) runs; any other activation runs the explicit loop below on the same
-tensors. State-dict keys are torch's: `lstm.weight_ih_l0` (4U, I), `lstm.weight_hh_l0` (4U, U),
-`lstm.bias_ih_l0` (4U,), `lstm.bias_hh_l0` (4U,, frozen zero), plus `*_reverse` when bidirectional.
+kernel (cuDNN / oneDNN) runs; any other activation runs the same equations explicitly on the same
+tensors (lstmcast.models.recurrence: a fused Triton kernel on CUDA, a torch loop with a
+closed-form backward elsewhere). State-dict keys are torch's: `lstm.weight_ih_l0` (4U, I),
+`lstm.weight_hh_l0` (4U, U), `lstm.bias_ih_l0` (4U,), `lstm.bias_hh_l0` (4U,, frozen zero),
+plus `*_reverse` when bidirectional.
 """
 
 from collections.abc import Callable
@@ -23,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
+from lstmcast.models.recurrence import keras_recurrence
 
 
 def _identity(x: Tensor) -> Tensor:
@@ -126,24 +129,16 @@ class KerasLSTM(nn.Module):
         xt = x.transpose(0, 1)
         xs = xt.unsqueeze(0) if D == 1 else torch.stack((xt, xt.flip(0)))
         # Input projection for every step in one batched matmul: (D, L*B, 4U) -> (D, L, B, 4U)
-        bias = (b_ih + b_hh).unsqueeze(1)  # (D, 1, 4U)
-        xp = torch.baddbmm(bias, xs.reshape(D, L * B, -1), w_ih.transpose(1, 2)).view(D, L, B, -1)
+        # One F.linear per direction rather than one baddbmm: its weight gradient (K = L*B)
+        # gets cuBLAS's split-K kernels that way (see recurrence.weight_grad).
+        bias = b_ih + b_hh  # (D, 4U)
+        xp = torch.stack([F.linear(xs[d], w_ih[d], bias[d]) for d in range(D)])  # (D, L, B, 4U)
         w_hh_t = w_hh.transpose(1, 2)  # (D, U, 4U)
 
-        h = x.new_zeros(D, B, U)
-        c = x.new_zeros(D, B, U)
-        outputs: list[Tensor] = []
-        for t in range(L):
-            gates = torch.baddbmm(xp[:, t], h, w_hh_t)  # (D, B, 4U)
-            i, f, g, o = gates.chunk(4, dim=-1)  # each (D, B, U)
-            c = torch.addcmul(torch.sigmoid(f) * c, torch.sigmoid(i), act(g))
-            h = torch.sigmoid(o) * act(c)
-            if self.return_sequences:
-                outputs.append(h)
-
+        hs = keras_recurrence(xp, w_hh_t, self.activation, act)  # (D, L, B, U)
         if not self.return_sequences:
-            return h.transpose(0, 1).reshape(B, D * U)  # final states, forward first
-        seq = torch.stack(outputs, dim=2)  # (D, B, L, U)
+            return hs[:, -1].transpose(0, 1).reshape(B, D * U)  # final states, forward first
+        seq = hs.transpose(1, 2)  # (D, B, L, U)
         if D == 2:
             seq = torch.stack((seq[0], seq[1].flip(1)))  # backward outputs back in time order
         return seq.permute(1, 2, 0, 3).reshape(B, L, D * U)  # (B, L, D*U), forward first

@@ -1,0 +1,496 @@
+"""Training speed and peak memory: lstmcast against the peers, on the same data, in one run.
+
+    python benchmarks/speed.py                  # full table (CPU here, or CUDA when present)
+    python benchmarks/speed.py --quick          # lookback 10, batch 32 only
+    python benchmarks/speed.py --memory-rows 10000000   # + the 10M-row peak-RSS check
+
+Each measurement runs in its own subprocess (so peak RSS belongs to it alone): build the
+model, train one warm-up epoch, then time one full epoch over all training windows.
+Throughput is training windows per second. Peers: a plain PyTorch DataLoader loop, a
+Lightning Trainer loop (the engine under Darts and NeuralForecast), and, when installed,
+Darts BlockRNNModel and the reference Keras models. Ratios are against lstmcast (tanh) in the
+same run, the only fair comparison on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import numpy as np
+
+ROWS, FEATURES = 20_000, 7
+ARCHS = ("simple", "stacked", "bidirectional")
+
+
+def synthetic_series(rows: int = ROWS, features: int = FEATURES, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)[:, None]
+    walk = np.cumsum(rng.normal(0, 0.1, (rows, features)), axis=0)
+    season = np.sin(2 * np.pi * t / 24 + np.arange(features))
+    values = walk + season
+    return ((values - values.mean(0)) / values.std(0)).astype(np.float32)
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ----------------------------------------------------------------------------- lstmcast
+def run_lstmcast(arch: str, lookback: int, batch: int, activation: str, device: str) -> float:
+    import torch
+
+    from lstmcast import models
+    from lstmcast.config import make_config
+    from lstmcast.data import window_starts
+    from lstmcast.training import resolve_device, train
+
+    dev = resolve_device(device)
+    series = torch.from_numpy(synthetic_series()).to(dev)
+    starts = window_starts(0, 0, ROWS, lookback, 1)
+    torch.manual_seed(0)
+    model = models.build(arch, FEATURES, horizon=1, activation=activation).to(dev)
+    config = make_config(
+        {
+            "model": arch,
+            "lookback": lookback,
+            "horizon": 1,
+            "batch_size": batch,
+            "epochs": 2,
+            "patience": 0,
+            "device": device,
+        }
+    )
+    # a handful of validation windows: the timed epoch is (almost) pure training
+    result = train(
+        model, series, starts, starts[:batch], config, n_targets=FEATURES, progress=False
+    )
+    return len(starts) / result.history[-1]["seconds"]
+
+
+# ------------------------------------------------------------------- plain PyTorch peers
+def torch_model(arch: str, features: int):
+    import torch
+    from torch import nn
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            if arch == "simple":
+                self.lstms = nn.ModuleList([nn.LSTM(features, 50, batch_first=True)])
+                out = 50
+            elif arch == "stacked":
+                self.lstms = nn.ModuleList(
+                    [nn.LSTM(features, 64, batch_first=True), nn.LSTM(64, 32, batch_first=True)]
+                )
+                out = 32
+            else:
+                self.lstms = nn.ModuleList(
+                    [nn.LSTM(features, 50, batch_first=True, bidirectional=True)]
+                )
+                out = 100
+            self.drop = nn.Dropout(0.2 if arch == "stacked" else 0.0)
+            self.head = nn.Linear(out, features)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            for lstm in self.lstms:
+                x, (h, _) = lstm(x)
+                x = self.drop(x)
+            last = torch.cat([h[0], h[1]], dim=1) if arch == "bidirectional" else x[:, -1]
+            return self.head(last)
+
+    return Net()
+
+
+def window_dataset(series: np.ndarray, lookback: int):
+    import torch
+    from torch.utils.data import Dataset
+
+    class Windows(Dataset):
+        """What tutorials do: slice one window per __getitem__."""
+
+        def __len__(self) -> int:
+            return len(series) - lookback
+
+        def __getitem__(self, i: int):
+            return torch.from_numpy(series[i : i + lookback]), torch.from_numpy(
+                series[i + lookback]
+            )
+
+    return Windows()
+
+
+def run_dataloader(arch: str, lookback: int, batch: int, device: str) -> float:
+    import torch
+    from torch.utils.data import DataLoader
+
+    dev = torch.device("cuda" if device == "cuda" else "cpu")
+    torch.manual_seed(0)
+    data = window_dataset(synthetic_series(), lookback)
+    loader = DataLoader(data, batch_size=batch, shuffle=True)
+    model = torch_model(arch, FEATURES).to(dev)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.MSELoss()
+    seconds = 0.0
+    for epoch in range(2):
+        started = time.perf_counter()
+        for x, y in loader:
+            x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
+            optimizer.zero_grad()
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            optimizer.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - started if epoch == 1 else seconds
+    return len(data) / seconds
+
+
+def run_lightning(arch: str, lookback: int, batch: int, device: str) -> float:
+    import lightning as L
+    import torch
+    from torch.utils.data import DataLoader
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = torch_model(arch, FEATURES)
+
+        def training_step(self, batch_data, _index):
+            x, y = batch_data
+            loss = torch.nn.functional.mse_loss(self.net(x), y)
+            self.log("loss", loss, prog_bar=False)
+            return loss
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    class Timer(L.Callback):
+        def __init__(self) -> None:
+            self.started, self.seconds = 0.0, 0.0
+
+        def on_train_epoch_start(self, *_: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_train_epoch_end(self, *_: Any) -> None:
+            self.seconds = time.perf_counter() - self.started
+
+    torch.manual_seed(0)
+    data = window_dataset(synthetic_series(), lookback)
+    timer = Timer()
+    trainer = L.Trainer(
+        max_epochs=2,
+        accelerator="gpu" if device == "cuda" else "cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(Module(), DataLoader(data, batch_size=batch, shuffle=True))
+    return len(data) / timer.seconds
+
+
+def run_darts(arch: str, lookback: int, batch: int, device: str) -> float:
+    import lightning as L
+    from darts import TimeSeries
+    from darts.models import BlockRNNModel
+
+    class Timer(L.Callback):
+        def __init__(self) -> None:
+            self.started, self.seconds = 0.0, 0.0
+
+        def on_train_epoch_start(self, *_: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_train_epoch_end(self, *_: Any) -> None:
+            self.seconds = time.perf_counter() - self.started
+
+    hidden, layers = {"simple": (50, 1), "stacked": (64, 2), "bidirectional": (50, 1)}[arch]
+    if arch == "bidirectional":
+        raise RuntimeError("Darts BlockRNNModel has no bidirectional option")
+    timer = Timer()
+    series = TimeSeries.from_values(synthetic_series())
+    model = BlockRNNModel(
+        model="LSTM",
+        input_chunk_length=lookback,
+        output_chunk_length=1,
+        hidden_dim=hidden,
+        n_rnn_layers=layers,
+        dropout=0.2 if arch == "stacked" else 0.0,
+        batch_size=batch,
+        n_epochs=2,
+        random_state=0,
+        pl_trainer_kwargs={
+            "accelerator": "gpu" if device == "cuda" else "cpu",
+            "callbacks": [timer],
+            "enable_progress_bar": False,
+        },
+    )
+    model.fit(series, verbose=False)
+    return (ROWS - lookback) / timer.seconds
+
+
+def run_keras(arch: str, lookback: int, batch: int, device: str) -> float:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    from keras import layers
+
+    series = synthetic_series()
+    windows = np.lib.stride_tricks.sliding_window_view(series[:-1], lookback, axis=0)
+    x = np.ascontiguousarray(windows.transpose(0, 2, 1))
+    y = series[lookback:]
+    model = keras.Sequential([keras.Input((lookback, FEATURES))])
+    if arch == "simple":
+        model.add(layers.LSTM(50))
+    elif arch == "stacked":
+        model.add(layers.LSTM(64, return_sequences=True))
+        model.add(layers.Dropout(0.2))
+        model.add(layers.LSTM(32))
+        model.add(layers.Dropout(0.2))
+    else:
+        model.add(layers.Bidirectional(layers.LSTM(50)))
+    model.add(layers.Dense(FEATURES))
+    model.compile(optimizer="adam", loss="mse")
+
+    class Timer(keras.callbacks.Callback):
+        seconds, started = 0.0, 0.0
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seconds = time.perf_counter() - self.started
+
+    timer = Timer()
+    model.fit(x, y, batch_size=batch, epochs=2, verbose=0, callbacks=[timer])
+    return len(x) / timer.seconds
+
+
+def run_memory(rows: int, lookback: int, batch: int, device: str) -> float:
+    """Train lstmcast on a `rows` x 7 series (one epoch over every 100th window)."""
+    import torch
+
+    from lstmcast import models
+    from lstmcast.config import make_config
+    from lstmcast.data import window_starts
+    from lstmcast.training import resolve_device, train
+
+    rng = np.random.default_rng(0)
+    series = np.cumsum(rng.standard_normal((rows, FEATURES), dtype=np.float32), axis=0)
+    series -= series.mean(0)
+    series /= series.std(0)
+    dev = resolve_device(device)
+    tensor = torch.from_numpy(series).to(dev)
+    starts = window_starts(0, 0, rows, lookback, 1, stride=100)
+    model = models.build("simple", FEATURES, activation="tanh").to(dev)
+    config = make_config(
+        {"lookback": lookback, "batch_size": batch, "epochs": 1, "patience": 0, "device": device}
+    )
+    started = time.perf_counter()
+    train(model, tensor, starts, starts[:batch], config, n_targets=FEATURES, progress=False)
+    return len(starts) / (time.perf_counter() - started)
+
+
+RUNNERS = {
+    "lstmcast": lambda a, lb, b, d: run_lstmcast(a, lb, b, "tanh", d),
+    "lstmcast relu": lambda a, lb, b, d: run_lstmcast(a, lb, b, "relu", d),
+    "pytorch DataLoader": run_dataloader,
+    "lightning": run_lightning,
+    "darts BlockRNN": run_darts,
+    "keras": run_keras,
+}
+
+
+def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("BENCH_THREADS", torch.get_num_threads())))
+    started = time.perf_counter()
+    if spec["framework"] == "memory":
+        rate = run_memory(spec["rows"], spec["lookback"], spec["batch"], spec["device"])
+    else:
+        rate = RUNNERS[spec["framework"]](
+            spec["arch"], spec["lookback"], spec["batch"], spec["device"]
+        )
+    gpu_mb = torch.cuda.max_memory_allocated() / 2**20 if torch.cuda.is_available() else None
+    return {
+        **spec,
+        "windows_per_s": rate,
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_gpu_mb": gpu_mb,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def measure_in_process(spec: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    try:
+        return measure_one(spec)
+    except Exception as exc:  # a peer that cannot run this configuration
+        return {**spec, "error": f"{type(exc).__name__}: {exc}"[:120]}
+
+
+def run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    try:
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {**spec, "error": f"timeout after {timeout:.0f}s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1][:120]
+        return {**spec, "error": reason}
+    return json.loads(lines[-1])
+
+
+def available(framework: str) -> bool:
+    module = {"lightning": "lightning", "darts BlockRNN": "darts", "keras": "tensorflow"}.get(
+        framework
+    )
+    if module is None:
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def machine() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}"
+    return (
+        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    reference = {
+        (r["arch"], r["lookback"], r["batch"]): r["windows_per_s"]
+        for r in rows
+        if r["framework"] == "lstmcast" and "error" not in r
+    }
+    header = f"| {'arch':<13} | {'L':>3} | {'batch':>5} | {'framework':<18} | {'windows/s':>11} | {'x lstmcast':>10} | {'peak RSS MB':>11} | {'peak GPU MB':>11} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for r in rows:
+        if r["framework"] == "memory":
+            continue
+        key = (r["arch"], r["lookback"], r["batch"])
+        if "error" in r:
+            rate, ratio = "-", r["error"][:40]
+        else:
+            rate = f"{r['windows_per_s']:,.0f}"
+            ratio = f"{r['windows_per_s'] / reference[key]:.2f}" if key in reference else "-"
+        rss = f"{r.get('peak_rss_mb', 0):,.0f}" if "error" not in r else "-"
+        gpu = f"{r['peak_gpu_mb']:,.0f}" if r.get("peak_gpu_mb") else "-"
+        print(
+            f"| {r['arch']:<13} | {r['lookback']:>3} | {r['batch']:>5} | {r['framework']:<18} | {rate:>11} | {ratio:>10} | {rss:>11} | {gpu:>11} |"
+        )
+    for r in rows:
+        if r["framework"] == "memory":
+            detail = (
+                r.get("error")
+                or f"peak RSS {r['peak_rss_mb']:,.0f} MB, {r['windows_per_s']:,.0f} windows/s"
+            )
+            print(
+                f"\nmemory: {r['rows']:,} rows x {FEATURES}, lookback {r['lookback']}, batch {r['batch']}: {detail}"
+            )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--one", help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="lookback 10, batch 32 only")
+    parser.add_argument("--archs", default=",".join(ARCHS))
+    parser.add_argument("--lookbacks", default="10,96")
+    parser.add_argument("--batches", default="32,1024")
+    parser.add_argument("--frameworks", default=",".join(RUNNERS))
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument(
+        "--memory-rows", type=int, default=0, help="also run the big-series RSS check"
+    )
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="one process for all measurements (faster; peak RSS is then cumulative, peak GPU "
+        "memory is still per measurement)",
+    )
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(json.loads(args.one))))
+        return
+    import torch
+
+    device = (
+        ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    )
+    lookbacks = [10] if args.quick else [int(v) for v in args.lookbacks.split(",")]
+    batches = [32] if args.quick else [int(v) for v in args.batches.split(",")]
+    frameworks = [f for f in args.frameworks.split(",") if available(f)]
+    print(
+        f"machine: {machine()}; data {ROWS:,} x {FEATURES}, horizon 1; device {device}", flush=True
+    )
+    rows = []
+    for arch in args.archs.split(","):
+        for lookback in lookbacks:
+            for batch in batches:
+                for framework in frameworks:
+                    spec = {
+                        "framework": framework,
+                        "arch": arch,
+                        "lookback": lookback,
+                        "batch": batch,
+                        "device": device,
+                    }
+                    row = (
+                        measure_in_process(spec)
+                        if args.in_process
+                        else run_in_subprocess(spec, args.timeout)
+                    )
+                    rows.append(row)
+                    shown = row.get("error") or f"{row['windows_per_s']:,.0f} windows/s"
+                    print(
+                        f"  {framework:<18} {arch:<13} L={lookback:<3} B={batch:<5} {shown}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    if args.memory_rows:
+        spec = {
+            "framework": "memory",
+            "arch": "simple",
+            "rows": args.memory_rows,
+            "lookback": 96,
+            "batch": 1024,
+            "device": device,
+        }
+        rows.append(run_in_subprocess(spec, args.timeout * 3))
+    print_table(rows)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": machine(), "rows": rows}, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,146 @@
+"""One optimisation step, run eagerly or replayed from a CUDA graph.
+
+A step is: gather the batch by index from the on-device series, forward, loss, backward,
+clip, optimizer update, and add the batch's summed loss into `running`. Small LSTMs are
+latency-bound (a step is dozens of tiny kernels), so on CUDA the whole step is captured once
+as a CUDA graph and replayed for every full batch, reading its batch from the epoch's shuffled
+order at a device-side counter. The last partial batch of an epoch runs the same step
+eagerly, so no window is dropped and nothing is re-captured.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+StepFn = Callable[[torch.Tensor], None]
+
+WARMUP_STEPS = 3  # eager steps on a side stream before capture (optimizer state, cuDNN plans)
+
+
+def make_step(
+    model: nn.Module,
+    params: list[nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    running: torch.Tensor,
+    clip_norm: float,
+    amp: bool = False,
+) -> StepFn:
+    """The eager step: `step(batch_starts)` trains on one batch and adds its loss sum to
+    `running` without synchronising with the host."""
+    device_type = running.device.type
+
+    def step(starts: torch.Tensor) -> None:
+        autocast = (
+            torch.autocast(device_type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
+        )
+        with autocast:
+            loss = batch_loss(starts)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if clip_norm > 0:
+            nn.utils.clip_grad_norm_(params, clip_norm, foreach=True)
+        optimizer.step()
+        running.add_(loss.detach().float() * starts.shape[0])
+
+    return step
+
+
+def epoch_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:
+    """A fresh permutation of the training windows for one epoch."""
+    return torch.randperm(n_windows, generator=generator)
+
+
+def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Consecutive slices of `order`; the last may be partial and is kept (no silent drop)."""
+    return list(torch.split(order, batch_size))
+
+
+class EagerEpoch:
+    """Runs one epoch as consecutive batches of `order`, the last one possibly partial."""
+
+    def __init__(self, step: StepFn, batch_size: int) -> None:
+        self.step = step
+        self.batch_size = batch_size
+
+    def __call__(self, order: torch.Tensor) -> None:
+        for batch in batches(order, self.batch_size):
+            self.step(batch)
+
+
+class GraphEpoch:
+    """Runs one epoch with every full batch replayed from one CUDA graph.
+
+    The epoch's shuffled window starts are copied once into a static buffer; the captured step
+    reads its batch from that buffer at a device-side counter and advances the counter, so a
+    replay is the only launch per batch. The last partial batch runs the same step eagerly.
+    The first epoch's first batches warm up eagerly (optimizer state, cuDNN plans, Triton
+    compilation) before capture. If capture fails, it says so once and stays eager.
+    """
+
+    def __init__(self, step: StepFn, batch_size: int, device: torch.device) -> None:
+        self.step = step
+        self.batch_size = batch_size
+        self.device = device
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.failed = False
+        self.static_order = torch.zeros(0, dtype=torch.long, device=device)
+        self.counter = torch.zeros(1, dtype=torch.long, device=device)
+
+    def __call__(self, order: torch.Tensor) -> None:
+        n_full = len(order) // self.batch_size
+        full, tail = order[: n_full * self.batch_size], order[n_full * self.batch_size :]
+        first = 0
+        if self.graph is None and not self.failed and n_full > WARMUP_STEPS:
+            self.static_order = torch.zeros_like(full)
+            for first in range(WARMUP_STEPS):
+                self._warmup(full[first * self.batch_size : (first + 1) * self.batch_size])
+            first = WARMUP_STEPS
+            self._capture()
+        if self.graph is None:
+            EagerEpoch(self.step, self.batch_size)(order[first * self.batch_size :])
+            return
+        self.static_order.copy_(full)
+        self.counter.fill_(first)
+        for _ in range(first, n_full):
+            self.graph.replay()
+        if len(tail):
+            self.step(tail)
+
+    def _graph_step(self) -> None:
+        batches = self.static_order.view(-1, self.batch_size)
+        starts = batches.index_select(0, self.counter).view(self.batch_size)
+        self.step(starts)
+        self.counter.add_(1)
+
+    def _warmup(self, starts: torch.Tensor) -> None:
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self.step(starts)
+        torch.cuda.current_stream().wait_stream(side)
+
+    def _capture(self) -> None:
+        graph = torch.cuda.CUDAGraph()
+        try:
+            torch.cuda.synchronize()
+            with torch.cuda.graph(graph):
+                self._graph_step()
+        except Exception as exc:  # any capture failure means: run eagerly
+            self.failed = True
+            warnings.warn(
+                f"CUDA graph capture failed ({type(exc).__name__}: {exc}); training eagerly",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return
+        self.graph = graph
+
+
+def supports_graphs(device: torch.device, enabled: bool) -> bool:
+    return enabled and device.type == "cuda"
