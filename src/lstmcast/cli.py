@@ -24,8 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Multivariate time-series forecasting with LSTM networks.",
 )
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, `| tee`) gets a fixed width so tables don't fold into ellipses.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 @contextlib.contextmanager
@@ -48,24 +49,24 @@ DataArg = Annotated[
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML file of options; flags override it.")
 ]
-Lookback = Annotated[int | None, typer.Option(help="Input window length L (rows). [default: 10]")]
-Horizon = Annotated[int | None, typer.Option(help="Steps to forecast H. [default: 1]")]
+Lookback = Annotated[int | None, typer.Option(help="Input window length L (rows). \\[default: 10]")]
+Horizon = Annotated[int | None, typer.Option(help="Steps to forecast H. \\[default: 1]")]
 Targets = Annotated[
     str | None,
-    typer.Option(help="Comma-separated columns to forecast. [default: every numeric column]"),
+    typer.Option(help="Comma-separated columns to forecast. \\[default: every numeric column]"),
 ]
 Covariates = Annotated[str | None, typer.Option(help="Comma-separated input-only columns.")]
 TimeCol = Annotated[
-    str | None, typer.Option("--time-col", help="Time column. [default: auto-detect]")
+    str | None, typer.Option("--time-col", help="Time column. \\[default: auto-detect]")
 ]
 Fill = Annotated[
-    str | None, typer.Option(help="Missing values: error, ffill or interpolate. [default: error]")
+    str | None, typer.Option(help="Missing values: error, ffill or interpolate. \\[default: error]")
 ]
 Scaler = Annotated[
-    str | None, typer.Option(help="standard, minmax, robust or none. [default: standard]")
+    str | None, typer.Option(help="standard, minmax, robust or none. \\[default: standard]")
 ]
-ValFraction = Annotated[float | None, typer.Option("--val-fraction", help="[default: 0.1]")]
-TestFraction = Annotated[float | None, typer.Option("--test-fraction", help="[default: 0.2]")]
+ValFraction = Annotated[float | None, typer.Option("--val-fraction", help="\\[default: 0.1]")]
+TestFraction = Annotated[float | None, typer.Option("--test-fraction", help="\\[default: 0.2]")]
 ValStart = Annotated[str | None, typer.Option("--val-start", help="First timestamp of validation.")]
 TestStart = Annotated[str | None, typer.Option("--test-start", help="First timestamp of test.")]
 Layers = Annotated[str | None, typer.Option(help="LSTM units per layer, e.g. 64,32.")]
@@ -75,20 +76,24 @@ Bidirectional = Annotated[
     bool | None, typer.Option("--bidirectional/--unidirectional", help="Bidirectional LSTM layers.")
 ]
 Period = Annotated[int | None, typer.Option(help="Season length for seasonal_naive.")]
-Epochs = Annotated[int | None, typer.Option(help="[default: 100]")]
-BatchSize = Annotated[int | None, typer.Option("--batch-size", help="[default: 32]")]
-Optimizer = Annotated[str | None, typer.Option(help="adam, adamw, rmsprop or sgd. [default: adam]")]
-LearningRate = Annotated[float | None, typer.Option("--lr", help="Learning rate. [default: 0.001]")]
-Loss = Annotated[str | None, typer.Option(help="mse, mae or huber. [default: mse]")]
+Epochs = Annotated[int | None, typer.Option(help="\\[default: 100]")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", help="\\[default: 32]")]
+Optimizer = Annotated[
+    str | None, typer.Option(help="adam, adamw, rmsprop or sgd. \\[default: adam]")
+]
+LearningRate = Annotated[
+    float | None, typer.Option("--lr", help="Learning rate. \\[default: 0.001]")
+]
+Loss = Annotated[str | None, typer.Option(help="mse, mae or huber. \\[default: mse]")]
 Patience = Annotated[
-    int | None, typer.Option(help="Early-stopping patience in epochs; 0 = off. [default: 10]")
+    int | None, typer.Option(help="Early-stopping patience in epochs; 0 = off. \\[default: 10]")
 ]
 ClipNorm = Annotated[
     float | None,
-    typer.Option("--clip-norm", help="Gradient-norm clip; 0 = off (Keras). [default: 1.0]"),
+    typer.Option("--clip-norm", help="Gradient-norm clip; 0 = off (Keras). \\[default: 1.0]"),
 ]
-Seed = Annotated[int | None, typer.Option(help="Random seed. [default: 0]")]
-Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. [default: auto]")]
+Seed = Annotated[int | None, typer.Option(help="Random seed. \\[default: 0]")]
+Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. \\[default: auto]")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -133,7 +138,7 @@ def list_models() -> None:
 def train(
     data: DataArg,
     model: Annotated[
-        str | None, typer.Option(help="Model name (see `lstmcast models`). [default: simple]")
+        str | None, typer.Option(help="Model name (see `lstmcast models`). \\[default: simple]")
     ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Run directory to write.")] = Path(
         "runs/latest"
@@ -266,6 +271,151 @@ def compare(
             print(json.dumps({"results": rows}, indent=2))
         else:
             print_comparison(rows)
+
+
+@app.command()
+def benchmark(
+    data: Annotated[str, typer.Argument(help="CSV file, every column a variable.")],
+    protocol: Annotated[
+        str, typer.Option(help="ett-hourly, ett-minute or ratio (0.7 train / 0.2 test).")
+    ] = "ett-hourly",
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "repeat_last",
+    horizons: Annotated[str, typer.Option(help="Comma-separated horizons.")] = "96",
+    lookback: Annotated[int, typer.Option(help="Input window length L.")] = 96,
+    seeds: Annotated[int, typer.Option(help="Runs per model and horizon (seeds 0..N-1).")] = 1,
+    epochs: Annotated[int | None, typer.Option(help="\\[default: per model]")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="\\[default: per model]")
+    ] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="\\[default: per model]")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    quiet: Quiet = False,
+    as_json: JsonOut = False,
+) -> None:
+    """The standard long-horizon protocol: fixed splits, train-only z-score, every test window,
+    MSE/MAE on the z-scale over all variables."""
+    with user_errors():
+        from lstmcast.benchmark import run_benchmark, summarise
+        from lstmcast.config import _as_tuple
+        from lstmcast.errors import ConfigError
+
+        names = _as_tuple("models", models, str)
+        steps = _as_tuple("horizons", horizons, int)
+        if seeds < 1:
+            raise ConfigError(f"The 'seeds' parameter must be an int >= 1. Got {seeds} instead.")
+
+        def report(row: dict[str, Any]) -> None:
+            if not quiet:
+                err.print(
+                    f"{row['model']} H={row['horizon']} seed {row['seed']}: "
+                    f"mse {row['mse']:.4f} mae {row['mae']:.4f} ({row['train_seconds']:.1f} s)",
+                    highlight=False,
+                )
+
+        rows = run_benchmark(
+            data,
+            protocol,
+            names,
+            steps,
+            lookback,
+            range(seeds),
+            epochs,
+            batch_size=batch_size,
+            lr=lr,
+            device=device,
+            on_run=report,
+        )
+        if as_json:
+            print(json.dumps({"results": rows}, indent=2))
+            return
+        table = Table(title=f"{Path(data).name}, {protocol}, lookback {lookback} (z-scale, test)")
+        for column in ("model", "horizon", "MSE", "MAE", "val MSE", "train s", "runs"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for s in summarise(rows):
+            table.add_row(
+                s["model"],
+                str(s["horizon"]),
+                f"{s['mse']:.4f} ± {s['mse_std']:.4f}",
+                f"{s['mae']:.4f} ± {s['mae_std']:.4f}",
+                f"{s['val_mse']:.4f}",
+                f"{s['train_seconds']:.1f}",
+                str(s["n"]),
+            )
+        out.print(table)
+
+
+@app.command()
+def tune(
+    data: DataArg,
+    model: Annotated[
+        str | None, typer.Option(help="Model to tune (see `lstmcast models`). \\[default: lstm]")
+    ] = None,
+    trials: Annotated[
+        int, typer.Option(help="Trials in total for the study, counted over every worker.")
+    ] = 50,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop starting trials after this many seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL or SQLite file of the study. \\[default: OUT/study.db]"),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            help="Study name; workers on one storage and name share it. \\[default: lstmcast-MODEL]",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML: fixed options (train's keys) and a \\[search] table."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for the best model, plots and the study.")
+    ] = Path("runs/tune"),
+    folds: Annotated[
+        int | None,
+        typer.Option(help="Score trials on K walk-forward folds, not the one validation split."),
+    ] = None,
+    pruner: Annotated[str, typer.Option(help="median or hyperband.")] = "median",
+    seed: Seed = None,
+    quiet: Quiet = False,
+) -> None:
+    """Search hyperparameters with Optuna (resumable; workers may share a study), retrain the
+    best on train+validation, evaluate it on test beside repeat_last and save it in --out."""
+    with user_errors():
+        from lstmcast.tuning import tune as run_tune
+        from lstmcast.tuning.report import trials_table
+
+        values = read_toml(config) if config is not None else {}
+        search = values.pop("search", None)
+        chosen_model = model or values.pop("model", "lstm")
+        values.pop("model", None)
+        chosen_seed = seed if seed is not None else values.pop("seed", 0)
+        values.pop("seed", None)
+        try:
+            result = run_tune(
+                resolve_data(data),
+                model=chosen_model,
+                trials=trials,
+                timeout=timeout,
+                storage=storage,
+                study_name=study,
+                base=values,
+                search=search,
+                folds=folds,
+                out=out_dir,
+                seed=chosen_seed,
+                pruner=pruner,
+                progress=not quiet,
+            )
+        except KeyboardInterrupt:
+            err.print("interrupted; run the same command again to resume the study")
+            raise typer.Exit(130) from None
+        out.print(trials_table(result.study))
+        print_metrics(result.metrics)
+        err.print(f"wrote {out_dir}", highlight=False)
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:

@@ -231,9 +231,13 @@ class Forecaster:
             allow_constant=True,
         )
 
+    def split(self, series: TimeSeries) -> Split:
+        """The train/val/test row ranges this config gives `series` (the ones `fit` uses)."""
+        return self._split(series)
+
     def _split(self, series: TimeSeries) -> Split:
         cfg = self.config
-        if cfg.val_start is not None and cfg.test_start is not None:
+        if cfg.test_start is not None:  # val_start None: no validation split
             if series.time is None:
                 raise DataError("--val-start/--test-start need a time column; the data has none")
             split = split_by_time(series.time, cfg.val_start, cfg.test_start)

@@ -316,6 +316,7 @@ def _to_datetime(column: pd.Series) -> pd.Series:
     with warnings.catch_warnings():
         # "Could not infer format" warnings are noise here: failures are reported by row.
         warnings.simplefilter("ignore", UserWarning)
+        warnings.simplefilter("ignore", FutureWarning)  # pandas 2's note on mixed offsets
         try:
             parsed = pd.to_datetime(column)  # fast: one format inferred from the first cell
         except (ValueError, TypeError, OverflowError):
@@ -324,8 +325,11 @@ def _to_datetime(column: pd.Series) -> pd.Series:
             try:
                 parsed = pd.to_datetime(column, format="mixed", errors="coerce")
             except (ValueError, TypeError):
-                # Mixed UTC offsets (e.g. across a DST change): put them on one clock.
-                parsed = pd.to_datetime(column, format="mixed", errors="coerce", utc=True)
+                parsed = None
+        if parsed is None or not pd.api.types.is_datetime64_any_dtype(parsed):
+            # Mixed UTC offsets (e.g. across a DST change): put them on one clock. pandas 2
+            # returns object dtype here where pandas 3 raises; both end up in this branch.
+            parsed = pd.to_datetime(column, format="mixed", errors="coerce", utc=True)
     return parsed
 
 
