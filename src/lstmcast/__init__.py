@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 from lstmcast.errors import ConfigError, DataError, ModelFileError, NotFittedError
 from lstmcast.forecaster import Forecaster
 from lstmcast.io import load, save
+from lstmcast.tuning import tune  # imports Optuna only when a search runs
 
 __all__ = [
     "ConfigError",
@@ -17,4 +18,5 @@ __all__ = [
     "__version__",
     "load",
     "save",
+    "tune",
 ]

@@ -25,6 +25,15 @@ def train_run(
 ) -> dict[str, Any]:
     """Fit, evaluate on the test split, and (when `out_dir` is given) write the run there."""
     forecaster = Forecaster.from_config(config).fit(data, progress=progress)
+    metrics = evaluate_run(forecaster, data)
+    if out_dir is not None:
+        write_run(forecaster, data, metrics, out_dir)
+    return metrics
+
+
+def evaluate_run(forecaster: Forecaster, data: Any) -> dict[str, Any]:
+    """Test-split metrics of a fitted forecaster plus its training summary (metrics.json);
+    warns on stderr when training diverged."""
     metrics = forecaster.evaluate(data, split="test")
     metrics["training"] = forecaster.training_.to_dict() | {"history": None}
     if forecaster.training_.stopped == "diverged":
@@ -33,27 +42,33 @@ def train_run(
         Console(stderr=True).print(
             f"[yellow]warning:[/] {forecaster.training_.message}", highlight=False
         )
-    if out_dir is not None:
-        directory = Path(out_dir)
-        save(forecaster, directory)
-        write_json(directory / "metrics.json", metrics)
-        write_json(
-            directory / "run.json",
-            {
-                "config": config.to_dict(),
-                "versions": versions(),
-                "device": str(forecaster.device_),
-                "n_train_windows": forecaster.n_train_windows_,
-                "split": dataclasses.asdict(forecaster.split_),
-                "training": forecaster.training_.to_dict(),
-            },
-        )
-        table = forecaster.forecast_table(data, split="test")
-        atomic_write(directory / "forecast_test.csv", table.to_csv(index=False).encode())
-        from lstmcast.plotting import plot_forecasts
-
-        plot_forecasts(table, directory / "forecast.png", title=f"{config.model}: test split")
     return metrics
+
+
+def write_run(
+    forecaster: Forecaster, data: Any, metrics: dict[str, Any], out_dir: str | Path
+) -> None:
+    """Write the run directory described at the top of this module."""
+    config = forecaster.config
+    directory = Path(out_dir)
+    save(forecaster, directory)
+    write_json(directory / "metrics.json", metrics)
+    write_json(
+        directory / "run.json",
+        {
+            "config": config.to_dict(),
+            "versions": versions(),
+            "device": str(forecaster.device_),
+            "n_train_windows": forecaster.n_train_windows_,
+            "split": dataclasses.asdict(forecaster.split_),
+            "training": forecaster.training_.to_dict(),
+        },
+    )
+    table = forecaster.forecast_table(data, split="test")
+    atomic_write(directory / "forecast_test.csv", table.to_csv(index=False).encode())
+    from lstmcast.plotting import plot_forecasts
+
+    plot_forecasts(table, directory / "forecast.png", title=f"{config.model}: test split")
 
 
 def compare_models(
