@@ -13,6 +13,8 @@ def options(name: str) -> dict:
     extra = {"period": 12} if name == "seasonal_naive" else {}
     if name in ("simple", "stacked", "bidirectional", "lstm"):
         extra["layers"] = (8,) if name != "stacked" else (8, 4)
+    if name == "seglstm":
+        extra["model_options"] = {"hidden": 16, "segment": 4}
     return {"epochs": 2, "batch_size": 64, **extra}
 
 

@@ -10,7 +10,7 @@ from lstmcast.errors import ConfigError, ModelFileError
 from lstmcast.models import MODELS, build, config_dict, from_config_dict, is_trainable
 
 NAMES = list(MODELS)
-TRAINABLE = {"lstm", "simple", "stacked", "bidirectional", "linear"}
+TRAINABLE = {"lstm", "simple", "stacked", "bidirectional", "linear", "seglstm"}
 
 
 def test_registry_names() -> None:

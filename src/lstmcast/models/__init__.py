@@ -22,6 +22,7 @@ from lstmcast.models.baselines import (
 )
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 from lstmcast.models.lstm import PRESETS, LSTMConfig, LSTMForecaster
+from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
 
 __all__ = [
     "ACTIVATIONS",
@@ -37,6 +38,8 @@ __all__ = [
     "RepeatLast",
     "SeasonalNaive",
     "SeasonalNaiveConfig",
+    "SegLSTM",
+    "SegLSTMConfig",
     "build",
     "config_dict",
     "from_config_dict",
@@ -53,6 +56,7 @@ MODELS: dict[str, str] = {
     "seasonal_naive": "Baseline: repeat the values one season back (period, default 24 steps).",
     "mean": "Baseline: predict the training mean of each target.",
     "linear": "Baseline: one linear layer from the flattened window to the forecast.",
+    "seglstm": "Strong LSTM: per-variable segments, instance norm, parallel decoding (SegRNN).",
 }
 
 # name -> (config dataclass, module class taking that config)
@@ -65,6 +69,7 @@ _REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
     "seasonal_naive": (SeasonalNaiveConfig, SeasonalNaive),
     "mean": (BaselineConfig, Mean),
     "linear": (LinearConfig, LinearBaseline),
+    "seglstm": (SegLSTMConfig, SegLSTM),
 }
 # Fields build() takes as its own arguments rather than as overrides.
 _SHAPE_FIELDS = ("n_features", "horizon", "n_targets", "lookback")
@@ -81,7 +86,8 @@ def build(
     """Build model `name` for windows (B, L=lookback, F=n_features) -> (B, H=horizon, T=n_targets).
 
     `overrides` set other config fields (presets accept them too: `build("simple", 7,
-    activation="tanh")`). `lookback` is needed by "linear" and checked against "seasonal_naive"'s
+    activation="tanh")`). `lookback` is needed by "linear" and "seglstm" and checked against
+    "seasonal_naive"'s
     period; other models ignore it. Weights are drawn from torch's global RNG.
     """
     if name not in _REGISTRY:

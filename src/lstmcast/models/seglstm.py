@@ -1,0 +1,137 @@
+"""SegLSTM: a one-layer LSTM over segments of each variable, decoding all output segments at once.
+
+The ingredients that make a recurrent model competitive on long-horizon benchmarks (SegRNN,
+Lin et al. 2023, with an LSTM cell):
+- reversible instance normalisation: each window is shifted by its last value (or centred and
+  scaled by its own mean/std) per variable, and the forecast is shifted back;
+- channel independence: one shared LSTM reads every variable on its own, (B, L, V) -> (B*V, ...);
+- segment-wise input: the lookback is cut into N segments of S steps, each embedded by
+  Linear(S, D) + ReLU, so the LSTM takes N steps instead of L;
+- parallel multi-step decoding: the final (h, c) is repeated for each of the M output segments,
+  whose decoder input is a learned position embedding beside a learned channel embedding; one
+  LSTM step per output segment, all in parallel, then Dropout + Linear(D, S).
+
+A lookback that is not a multiple of S is padded on the left by repeating the first value;
+a horizon that is not a multiple of S is decoded as ceil(H/S) segments and cropped.
+Because variables never mix, covariates cannot inform the targets: only the first T columns
+are encoded (the same forecasts as predicting every channel and keeping the first T).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from lstmcast.errors import ConfigError
+from lstmcast.models.lstm import check_int, check_outputs
+
+REVIN_MODES = ("last", "mean")
+
+
+@dataclass(frozen=True)
+class SegLSTMConfig:
+    n_features: int  # F: input variables (targets first, then covariates)
+    lookback: int  # L: window length
+    horizon: int = 1  # H: steps predicted at once
+    n_targets: int | None = None  # T: predicted variables, the first T columns; None = F
+    segment: int = 24  # S: steps per segment (input and output)
+    hidden: int = 512  # D: LSTM width (and embedding width)
+    dropout: float = 0.5  # before the output layer
+    revin: bool = True  # reversible instance normalisation per window and variable
+    revin_mode: str = "last"  # "last": subtract the last value; "mean": mean/std
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "n_targets", check_outputs(self.n_features, self.horizon, self.n_targets)
+        )
+        for name in ("lookback", "segment"):
+            check_int(name, getattr(self, name))
+        check_int("hidden", self.hidden, minimum=2)
+        dropout = self.dropout
+        is_number = isinstance(dropout, int | float) and not isinstance(dropout, bool)
+        if not is_number or not 0 <= dropout < 1:
+            raise ConfigError(
+                f"The 'dropout' parameter must be a float in [0, 1). Got {dropout!r} instead."
+            )
+        object.__setattr__(self, "dropout", float(dropout))
+        if not isinstance(self.revin, bool):
+            raise ConfigError(f"The 'revin' parameter must be a bool. Got {self.revin!r} instead.")
+        if self.revin_mode not in REVIN_MODES:
+            raise ConfigError(
+                f"The 'revin_mode' parameter must be one of {', '.join(REVIN_MODES)}. "
+                f"Got {self.revin_mode!r} instead."
+            )
+
+
+class SegLSTM(nn.Module):
+    """(B, L, F) window -> (B, H, T) forecast of the first T variables."""
+
+    name = "seglstm"
+
+    def __init__(self, config: SegLSTMConfig) -> None:
+        super().__init__()
+        self.config = config
+        S, D = config.segment, config.hidden
+        self.n_targets: int = config.n_features if config.n_targets is None else config.n_targets
+        self.n_in = math.ceil(config.lookback / S)  # N input segments
+        self.n_out = math.ceil(config.horizon / S)  # M output segments
+        self.embed = nn.Sequential(nn.Linear(S, D), nn.ReLU())
+        self.lstm = nn.LSTM(D, D, batch_first=True)  # shared by encoder and decoder
+        self.position = nn.Parameter(torch.randn(self.n_out, D - D // 2))  # (M, D - D/2)
+        self.channel = nn.Parameter(torch.randn(self.n_targets, D // 2))  # (T, D/2)
+        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(D, S))
+
+    def forward(self, x: Tensor) -> Tensor:
+        # B batch, L lookback, T targets, S segment, N = ceil(L/S) input segments,
+        # M = ceil(H/S) output segments, D hidden, H horizon
+        B, L, _ = x.shape
+        T, S, N, M = self.n_targets, self.config.segment, self.n_in, self.n_out
+        if self.config.lookback != L:
+            raise ConfigError(
+                f"The 'lookback' parameter ({self.config.lookback}) must equal the window "
+                f"length ({L})."
+            )
+        x = x[:, :, :T]  # (B, L, T): variables never mix, so covariates cannot help
+        shift, scale = self._statistics(x)  # (B, 1, T) each
+        x = (x - shift) / scale
+        x = x.permute(0, 2, 1).reshape(B * T, L)  # (B*T, L): one sequence per variable
+        if N * S > L:  # left-pad by repeating the first value
+            x = torch.cat([x[:, :1].expand(-1, N * S - L), x], dim=1)  # (B*T, N*S)
+        e = self.embed(x.view(B * T, N, S))  # (B*T, N, D)
+        _, (h, c) = self.lstm(e)  # (1, B*T, D) each
+
+        # Decoder: one LSTM step per (sample, variable, output segment), all in parallel. Its
+        # input depends only on (variable, segment) and its state only on (sample, variable),
+        # so each matmul runs at that size and the sum broadcasts: 2M times cheaper than
+        # nn.LSTM on B*T*M rows, same equations.
+        queries = torch.cat(
+            [
+                self.position[None].expand(T, -1, -1),  # (T, M, D - D/2)
+                self.channel[:, None].expand(-1, M, -1),  # (T, M, D/2)
+            ],
+            dim=-1,
+        )  # (T, M, D)
+        w_ih, w_hh, b_ih, b_hh = self.lstm.all_weights[0]  # the encoder's own weights
+        from_input = F.linear(queries, w_ih, b_ih)  # (T, M, 4D)
+        from_state = F.linear(h[0], w_hh, b_hh)  # (B*T, 4D)
+        gates = from_input + from_state.view(B, T, 1, -1)  # (B, T, M, 4D), torch order i f g o
+        i, f, g, o = gates.chunk(4, dim=-1)  # (B, T, M, D) each
+        c_out = f.sigmoid() * c[0].view(B, T, 1, -1) + i.sigmoid() * g.tanh()  # (B, T, M, D)
+        h_out = o.sigmoid() * c_out.tanh()  # (B, T, M, D)
+        y = self.head(h_out)  # (B, T, M, S)
+        y = y.reshape(B, T, M * S)[:, :, : self.config.horizon]  # (B, T, H): crop the last segment
+        return y.permute(0, 2, 1) * scale + shift  # (B, H, T) in the input's scale
+
+    def _statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-window, per-variable shift and scale (B, 1, T); (0, 1) without RevIN."""
+        if not self.config.revin:
+            return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+        if self.config.revin_mode == "last":
+            return x[:, -1:].detach(), torch.ones_like(x[:, :1])
+        mean = x.mean(dim=1, keepdim=True).detach()
+        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
+        return mean, std
