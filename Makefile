@@ -31,8 +31,17 @@ demo: setup
 		--models simple,stacked,bidirectional,linear,mean,repeat_last \
 		--lookback 10 --horizon 1 --epochs $(DEMO_EPOCHS) --out runs/demo
 
-bench: setup
-	$(PY) benchmarks/speed.py
+# Speed against the peers. They live in their own venv, never in the project's dependencies.
+BENCH_VENV := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed-stamp
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(BENCH_VENV)/bin/python -m pip install -q --disable-pip-version-check -e . lightning "darts[torch]" tensorflow-cpu
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python benchmarks/speed.py --memory-rows 10000000
 
 bench-accuracy: setup
 	$(PY) benchmarks/accuracy.py

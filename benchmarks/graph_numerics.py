@@ -56,11 +56,10 @@ def main() -> int:
     ]:
         graph, eager = losses(arch, activation, True), losses(arch, activation, False)
         diff = max(abs(g - e) / abs(e) for g, e in zip(graph, eager, strict=True))
-        if arch != "stacked":  # dropout draws differ between graph-safe and eager RNG offsets
-            worst = max(worst, diff)
+        worst = max(worst, diff)  # stacked included: dropout's RNG offsets advance alike
         shown = " ".join(f"{g:.6f}/{e:.6f}" for g, e in zip(graph, eager, strict=True))
         print(f"{arch + ' ' + activation:<28} {diff:>12.2e}  {shown}")
-    print(f"worst (models without dropout): {worst:.2e} -> {'OK' if worst < 1e-4 else 'FAIL'}")
+    print(f"worst: {worst:.2e} -> {'OK' if worst < 1e-4 else 'FAIL'}")
     return 0 if worst < 1e-4 else 1
 
 
