@@ -11,8 +11,10 @@ over all steps) stays in ordinary autograd; only the sequential part is custom:
 - On CUDA (when Triton is available and the width fits), one persistent Triton kernel runs the
   whole forward loop and one runs the whole backward loop: no per-step launches, which is what
   makes relu cost about what cuDNN's tanh costs (see lstmcast.models.triton_lstm).
-- Elsewhere a torch loop runs forward without building an autograd graph and backward with
-  the closed-form gradients, about half the operations autograd would record.
+- On the CPU the same loops run in C++ (lstmcast.models.cpu_lstm, compiled on first use):
+  one matmul and one fused pass over the gates per step.
+- Otherwise (no compiler, other activations) a torch loop runs forward without building an
+  autograd graph and backward with the closed-form gradients.
 
 Shapes: D directions, L steps, B batch, U units; xp (D, L, B, 4U), w_hh_t (D, U, 4U),
 result (D, L, B, U).
@@ -21,6 +23,7 @@ result (D, L, B, U).
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +31,9 @@ import torch
 from torch import Tensor
 
 ActGrad = Callable[[Tensor, Tensor], Tensor]  # (pre-activation, activation) -> derivative
+
+# The C++ time loop on the CPU (lstmcast.models.cpu_lstm); LSTMCAST_CPU_EXTENSION=0 turns it off.
+COMPILED_CPU_LOOP = os.environ.get("LSTMCAST_CPU_EXTENSION", "1") != "0"
 
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
@@ -70,6 +76,11 @@ def keras_recurrence(
 
         if triton_lstm.supports(activation, w_hh_t.shape[1], xp.dtype):
             return triton_lstm.TritonRecurrence.apply(xp, w_hh_t, activation)
+    elif xp.device.type == "cpu" and COMPILED_CPU_LOOP:
+        from lstmcast.models import cpu_lstm
+
+        if cpu_lstm.supports(activation, xp.dtype):
+            return cpu_lstm.CompiledRecurrence.apply(xp, w_hh_t, activation)
     return LoopRecurrence.apply(xp, w_hh_t, activation, act)
 
 
