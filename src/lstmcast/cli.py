@@ -94,6 +94,26 @@ ClipNorm = Annotated[
 ]
 Seed = Annotated[int | None, typer.Option(help="Random seed. \\[default: 0]")]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. \\[default: auto]")]
+Amp = Annotated[
+    bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast (CUDA). \\[default: off]")
+]
+CudaGraph = Annotated[
+    bool | None,
+    typer.Option(
+        "--cuda-graph/--no-cuda-graph",
+        help="Replay the training step as a CUDA graph on CUDA. \\[default: on]",
+    ),
+]
+WeightDecay = Annotated[float | None, typer.Option("--weight-decay", help="\\[default: 0]")]
+Stride = Annotated[int | None, typer.Option(help="Step between training windows. \\[default: 1]")]
+Revin = Annotated[
+    bool | None,
+    typer.Option(
+        "--revin/--no-revin",
+        help="lstm family: normalise each window by its own mean/std (reversible). "
+        "\\[default: off]",
+    ),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -109,7 +129,10 @@ def resolve_config(config_file: Path | None, flags: dict[str, Any]) -> RunConfig
                 if not isinstance(v, dict) or k == "model_options"
             }
         )
-    values.update({k: v for k, v in flags.items() if v is not None})
+    given = {k: v for k, v in flags.items() if v is not None}
+    if "model_options" in given:  # merge with the file's table, flags winning
+        given["model_options"] = {**values.get("model_options", {}), **given["model_options"]}
+    values.update(given)
     return make_config(values)
 
 
@@ -169,10 +192,21 @@ def train(
     clip_norm: ClipNorm = None,
     seed: Seed = None,
     device: Device = None,
+    amp: Amp = None,
+    cuda_graph: CudaGraph = None,
+    weight_decay: WeightDecay = None,
+    stride: Stride = None,
+    revin: Revin = None,
     quiet: Quiet = False,
 ) -> None:
     """Train a model, evaluate it on the test split beside repeat_last, and write the run."""
-    flags = {k: v for k, v in locals().items() if k not in ("data", "out_dir", "config", "quiet")}
+    flags = {
+        k: v
+        for k, v in locals().items()
+        if k not in ("data", "out_dir", "config", "quiet", "revin")
+    }
+    if revin is not None:
+        flags["model_options"] = {"revin": revin}
     with user_errors():
         run_config = resolve_config(config, flags)
         from lstmcast.runs import train_run

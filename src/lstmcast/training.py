@@ -69,22 +69,27 @@ def resolve_device(name: str) -> torch.device:
 def make_optimizer(
     params: list[nn.Parameter], config: RunConfig, capturable: bool = False
 ) -> torch.optim.Optimizer:
-    # eps and rho follow Keras's defaults, so the reference models train as they do there.
-    # `capturable` keeps the step count on the device so the update can live in a CUDA graph.
+    """eps and rho follow Keras's defaults, so the reference models train as they do there.
+
+    `capturable` keeps the step count on the device so the update can live in a CUDA graph.
+    Elsewhere the fused single-kernel update is used where torch has one: with the
+    per-parameter loop, Adam was a quarter of a small model's CPU step.
+    """
     decay = config.weight_decay
+    fused = None if capturable else True
     if config.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable
+            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
         )
     if config.optimizer == "adamw":
         return torch.optim.AdamW(
-            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable
+            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
         )
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
             params, lr=config.lr, alpha=0.9, eps=1e-7, weight_decay=decay, capturable=capturable
         )
-    return torch.optim.SGD(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, weight_decay=decay, fused=fused)
 
 
 def make_loss(name: str) -> nn.Module:

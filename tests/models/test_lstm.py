@@ -253,3 +253,12 @@ def test_config_is_frozen_and_normalises_layers() -> None:
     assert config.layers == (8, 4)
     with pytest.raises(AttributeError):
         config.dropout = 0.5  # type: ignore[misc]
+
+
+def test_revin_makes_the_forecast_follow_a_level_shift() -> None:
+    """With window normalisation, shifting a window by a constant shifts the forecast by it."""
+    torch.manual_seed(0)
+    model = LSTMForecaster(LSTMConfig(n_features=3, horizon=2, revin=True, layers=(8,))).eval()
+    x = torch.randn(4, 12, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x + 5.0), model(x) + 5.0, rtol=1e-4, atol=1e-4)

@@ -58,6 +58,7 @@ class LSTMConfig:
     bidirectional: bool = False  # Keras Bidirectional(merge_mode="concat") around each layer
     dropout: float = 0.0  # Dropout after each LSTM layer (0 = none)
     activation: str = "tanh"  # Keras LSTM activation; "tanh" uses torch's fused kernel
+    revin: bool = False  # normalise each window by its own mean/std, undo it on the output
 
     def __post_init__(self) -> None:
         # object.__setattr__: normalise fields of the frozen instance (None -> int, list -> tuple)
@@ -86,6 +87,8 @@ class LSTMConfig:
                 f"The 'dropout' parameter must be a float in [0, 1). Got {dropout!r} instead."
             )
         object.__setattr__(self, "dropout", float(dropout))
+        if not isinstance(self.revin, bool):
+            raise ConfigError(f"The 'revin' parameter must be a bool. Got {self.revin!r} instead.")
         if self.activation not in ACTIVATIONS:
             raise ConfigError(
                 f"The 'activation' parameter must be one of {', '.join(sorted(ACTIVATIONS))}. "
@@ -123,8 +126,14 @@ class LSTMForecaster(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # B batch, L lookback, F features, U units, D directions, H horizon, T targets
-        B = x.shape[0]
+        B, T = x.shape[0], self.n_targets
+        if self.config.revin:  # reversible instance normalisation, no parameters
+            mean = x.mean(dim=1, keepdim=True)  # (B, 1, F)
+            std = x.std(dim=1, keepdim=True, unbiased=False) + 1e-5  # (B, 1, F)
+            x = (x - mean) / std
         for layer in self.layers:
             x = self.dropout(layer(x))  # (B, L, U*D) below the top layer, (B, U*D) at the top
-        y = self.head(x)  # (B, H*T)
-        return y.view(B, self.horizon, self.n_targets)  # (B, H, T)
+        y = self.head(x).view(B, self.horizon, T)  # (B, H, T)
+        if self.config.revin:
+            y = y * std[..., :T] + mean[..., :T]
+        return y
