@@ -161,6 +161,23 @@ def run_dataloader(arch: str, lookback: int, batch: int, device: str) -> float:
     return len(data) / min(times[1:])
 
 
+def epoch_timer() -> Any:
+    """A Lightning callback recording each training epoch's seconds in `.times`."""
+    import lightning as L
+
+    class Timer(L.Callback):
+        def __init__(self) -> None:
+            self.started, self.times = 0.0, []
+
+        def on_train_epoch_start(self, *_: Any) -> None:
+            self.started = time.perf_counter()
+
+        def on_train_epoch_end(self, *_: Any) -> None:
+            self.times.append(time.perf_counter() - self.started)
+
+    return Timer()
+
+
 def run_lightning(arch: str, lookback: int, batch: int, device: str) -> float:
     import lightning as L
     import torch
@@ -180,19 +197,9 @@ def run_lightning(arch: str, lookback: int, batch: int, device: str) -> float:
         def configure_optimizers(self):
             return torch.optim.Adam(self.parameters(), lr=1e-3)
 
-    class Timer(L.Callback):
-        def __init__(self) -> None:
-            self.started, self.times = 0.0, []
-
-        def on_train_epoch_start(self, *_: Any) -> None:
-            self.started = time.perf_counter()
-
-        def on_train_epoch_end(self, *_: Any) -> None:
-            self.times.append(time.perf_counter() - self.started)
-
     torch.manual_seed(0)
     data = window_dataset(synthetic_series(), lookback)
-    timer = Timer()
+    timer = epoch_timer()
     trainer = L.Trainer(
         max_epochs=EPOCHS,
         accelerator="gpu" if device == "cuda" else "cpu",
@@ -208,24 +215,13 @@ def run_lightning(arch: str, lookback: int, batch: int, device: str) -> float:
 
 
 def run_darts(arch: str, lookback: int, batch: int, device: str) -> float:
-    import lightning as L
     from darts import TimeSeries
     from darts.models import BlockRNNModel
-
-    class Timer(L.Callback):
-        def __init__(self) -> None:
-            self.started, self.times = 0.0, []
-
-        def on_train_epoch_start(self, *_: Any) -> None:
-            self.started = time.perf_counter()
-
-        def on_train_epoch_end(self, *_: Any) -> None:
-            self.times.append(time.perf_counter() - self.started)
 
     hidden, layers = {"simple": (50, 1), "stacked": (64, 2), "bidirectional": (50, 1)}[arch]
     if arch == "bidirectional":
         raise RuntimeError("Darts BlockRNNModel has no bidirectional option")
-    timer = Timer()
+    timer = epoch_timer()
     series = TimeSeries.from_values(synthetic_series())
     model = BlockRNNModel(
         model="LSTM",

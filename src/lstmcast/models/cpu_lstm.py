@@ -18,15 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-ACT_CODES = {
-    "tanh": 0,
-    "relu": 1,
-    "sigmoid": 2,
-    "linear": 3,
-    "elu": 4,
-    "softsign": 5,
-    "hard_sigmoid": 6,
-}
+from lstmcast.models.recurrence import KERNEL_ACTIVATIONS, weight_grad
+
+ACT_CODES = KERNEL_ACTIVATIONS
 
 
 @cache
@@ -85,8 +79,6 @@ class CompiledRecurrence(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad_hs: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
-        from lstmcast.models.recurrence import weight_grad
-
         w_hh_t, hs, cs, gates, z = ctx.saved_tensors
         extension = load()
         dz = extension.backward(grad_hs, w_hh_t, cs, gates, z, ACT_CODES[ctx.activation])  # type: ignore[union-attr]

@@ -35,6 +35,17 @@ ActGrad = Callable[[Tensor, Tensor], Tensor]  # (pre-activation, activation) -> 
 # The C++ time loop on the CPU (lstmcast.models.cpu_lstm); LSTMCAST_CPU_EXTENSION=0 turns it off.
 COMPILED_CPU_LOOP = os.environ.get("LSTMCAST_CPU_EXTENSION", "1") != "0"
 
+# Activations the compiled kernels (Triton, C++) implement, and the code each passes to them.
+KERNEL_ACTIVATIONS = {
+    "tanh": 0,
+    "relu": 1,
+    "sigmoid": 2,
+    "linear": 3,
+    "elu": 4,
+    "softsign": 5,
+    "hard_sigmoid": 6,
+}
+
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772, 1.0507009873554805
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lstmcast.models.recurrence import weight_grad
+from lstmcast.models.recurrence import KERNEL_ACTIVATIONS, weight_grad
 
 try:
     import triton
@@ -33,15 +33,7 @@ except ImportError:  # CPU-only installs have no Triton; the torch loop is used 
 
 MAX_UNITS = 128
 # activation name -> code used inside the kernels
-ACT_CODES = {
-    "tanh": 0,
-    "relu": 1,
-    "sigmoid": 2,
-    "linear": 3,
-    "elu": 4,
-    "softsign": 5,
-    "hard_sigmoid": 6,
-}
+ACT_CODES = KERNEL_ACTIVATIONS
 
 
 def supports(activation: str, units: int, dtype: torch.dtype) -> bool:
