@@ -68,14 +68,7 @@ class Forecaster:
         early stopping on validation windows. Returns self."""
         cfg = self.config
         self.device_ = resolve_device(cfg.device)
-        series = prepare(
-            read_table(data),
-            time_col=cfg.time_col,
-            targets=list(cfg.targets) if cfg.targets else None,
-            covariates=list(cfg.covariates),
-            fill=cfg.fill,
-            source=_source_name(data),
-        )
+        series = load_series(data, cfg)
         split = self._split(series)
         train_rows = series.values[split.train[0] : split.train[1]]
         self.scaler_ = fit_scaler(train_rows, cfg.scaler)
@@ -245,6 +238,18 @@ class Forecaster:
             split = split_by_fraction(len(series), cfg.val_fraction, cfg.test_fraction)
         check_split(split, cfg.lookback, cfg.horizon)
         return split
+
+
+def load_series(data: DataLike, config: RunConfig) -> TimeSeries:
+    """Read and validate `data` with the columns and fill policy of `config`."""
+    return prepare(
+        read_table(data),
+        time_col=config.time_col,
+        targets=list(config.targets) if config.targets else None,
+        covariates=list(config.covariates),
+        fill=config.fill,
+        source=_source_name(data),
+    )
 
 
 def data_sha256(data: DataLike) -> str:

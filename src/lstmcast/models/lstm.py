@@ -31,6 +31,21 @@ def check_int(name: str, value: object, minimum: int = 1) -> None:
         )
 
 
+def check_dropout(value: object) -> float:
+    """Raise ConfigError unless `value` is a number in [0, 1); return it as a float."""
+    is_number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not is_number or not 0 <= value < 1:  # type: ignore[operator]
+        raise ConfigError(
+            f"The 'dropout' parameter must be a float in [0, 1). Got {value!r} instead."
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+def check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigError(f"The {name!r} parameter must be a bool. Got {value!r} instead.")
+
+
 def check_outputs(n_features: object, horizon: object, n_targets: object) -> int:
     """Validate the fields every model config shares; return n_targets (None = n_features)."""
     check_int("n_features", n_features)
@@ -76,19 +91,9 @@ class LSTMConfig:
                 f"Got {layers!r} instead."
             )
         object.__setattr__(self, "layers", tuple(layers))
-        if not isinstance(self.bidirectional, bool):
-            raise ConfigError(
-                f"The 'bidirectional' parameter must be a bool. Got {self.bidirectional!r} instead."
-            )
-        dropout = self.dropout
-        is_number = isinstance(dropout, int | float) and not isinstance(dropout, bool)
-        if not is_number or not 0 <= dropout < 1:
-            raise ConfigError(
-                f"The 'dropout' parameter must be a float in [0, 1). Got {dropout!r} instead."
-            )
-        object.__setattr__(self, "dropout", float(dropout))
-        if not isinstance(self.revin, bool):
-            raise ConfigError(f"The 'revin' parameter must be a bool. Got {self.revin!r} instead.")
+        check_bool("bidirectional", self.bidirectional)
+        object.__setattr__(self, "dropout", check_dropout(self.dropout))
+        check_bool("revin", self.revin)
         if self.activation not in ACTIVATIONS:
             raise ConfigError(
                 f"The 'activation' parameter must be one of {', '.join(sorted(ACTIVATIONS))}. "

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
-from lstmcast.models.lstm import check_int, check_outputs
+from lstmcast.models.lstm import check_bool, check_dropout, check_int, check_outputs
 
 REVIN_MODES = ("last", "mean")
 
@@ -51,15 +51,8 @@ class SegLSTMConfig:
         for name in ("lookback", "segment"):
             check_int(name, getattr(self, name))
         check_int("hidden", self.hidden, minimum=2)
-        dropout = self.dropout
-        is_number = isinstance(dropout, int | float) and not isinstance(dropout, bool)
-        if not is_number or not 0 <= dropout < 1:
-            raise ConfigError(
-                f"The 'dropout' parameter must be a float in [0, 1). Got {dropout!r} instead."
-            )
-        object.__setattr__(self, "dropout", float(dropout))
-        if not isinstance(self.revin, bool):
-            raise ConfigError(f"The 'revin' parameter must be a bool. Got {self.revin!r} instead.")
+        object.__setattr__(self, "dropout", check_dropout(self.dropout))
+        check_bool("revin", self.revin)
         if self.revin_mode not in REVIN_MODES:
             raise ConfigError(
                 f"The 'revin_mode' parameter must be one of {', '.join(REVIN_MODES)}. "

@@ -15,9 +15,9 @@ import numpy as np
 
 from lstmcast import models
 from lstmcast.config import RunConfig, make_config
-from lstmcast.data import TimeSeries, prepare, read_table
+from lstmcast.data import TimeSeries
 from lstmcast.errors import ConfigError
-from lstmcast.forecaster import DataLike, Forecaster, data_sha256
+from lstmcast.forecaster import DataLike, Forecaster, data_sha256, load_series
 from lstmcast.training import resolve_device
 from lstmcast.tuning.folds import Fold, check_folds, fit_fold, fold_ranges
 from lstmcast.tuning.space import SearchSpace, config_for, parse_search, searched_fields
@@ -80,14 +80,7 @@ def tune(
         raise ConfigError(f"The 'timeout' parameter must be seconds > 0. Got {timeout!r}.")
     space = parse_search(search)
     config = _base_config(model, base, seed, space)
-    series = prepare(
-        read_table(data),
-        time_col=config.time_col,
-        targets=list(config.targets) if config.targets else None,
-        covariates=list(config.covariates),
-        fill=config.fill,
-        source="the DataFrame" if not isinstance(data, str | Path) else f"'{data}'",
-    )
+    series = load_series(data, config)
     longest = dataclasses.replace(config, lookback=space.max_lookback())
     split = Forecaster.from_config(longest).split(series)  # raises if the longest lookback fails
     fold_list = fold_ranges(split, folds)
