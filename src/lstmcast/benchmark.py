@@ -143,11 +143,7 @@ def run_one(
     )
     target = resolve_device(config.device)
     n_features = data.scaled.shape[1]
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    model = models.build(
-        model_name, n_features, horizon, n_features, lookback, **config.model_overrides()
-    )
+    model = models.build_for_run(config, n_features, n_features)
     train_part = data.scaled[split.train[0] : split.train[1]]
     if isinstance(model, models.Mean):
         model.set_train_mean(torch.from_numpy(train_part.mean(axis=0)))

@@ -74,16 +74,7 @@ class Forecaster:
         self.scaler_ = fit_scaler(train_rows, cfg.scaler)
         scaled = self.scaler_.transform(series.values)
 
-        torch.manual_seed(cfg.seed)
-        np.random.seed(cfg.seed)
-        model = models.build(
-            cfg.model,
-            n_features=series.n_features,
-            horizon=cfg.horizon,
-            n_targets=series.n_targets,
-            lookback=cfg.lookback,
-            **cfg.model_overrides(),
-        )
+        model = models.build_for_run(cfg, series.n_features, series.n_targets)
         if isinstance(model, models.Mean):
             train_mean = scaled[split.train[0] : split.train[1], : series.n_targets].mean(axis=0)
             model.set_train_mean(torch.from_numpy(np.ascontiguousarray(train_mean)))

@@ -8,8 +8,11 @@ under "name"; `from_config_dict` rebuilds the same architecture (weights are loa
 import dataclasses
 from typing import Any
 
+import numpy as np
+import torch
 from torch import nn
 
+from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError, ModelFileError
 from lstmcast.models.baselines import (
     BaselineConfig,
@@ -41,6 +44,7 @@ __all__ = [
     "SegLSTM",
     "SegLSTMConfig",
     "build",
+    "build_for_run",
     "config_dict",
     "from_config_dict",
     "is_trainable",
@@ -161,3 +165,24 @@ def from_config_dict(d: Any) -> nn.Module:
 def is_trainable(model: nn.Module) -> bool:
     """True if the model has parameters to train (the training loop skips the others)."""
     return any(p.requires_grad for p in model.parameters())
+
+
+def build_for_run(
+    config: RunConfig, n_features: int, n_targets: int, *, seeded: bool = True
+) -> nn.Module:
+    """The model of a run: `config.model` with its lookback, horizon and overrides.
+
+    `seeded` first seeds torch's and NumPy's global RNGs with `config.seed`, so the initial
+    weights repeat (CPU bit for bit).
+    """
+    if seeded:
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed)
+    return build(
+        config.model,
+        n_features=n_features,
+        horizon=config.horizon,
+        n_targets=n_targets,
+        lookback=config.lookback,
+        **config.model_overrides(),
+    )

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lstmcast.models.recurrence import KERNEL_ACTIVATIONS, weight_grad
+from lstmcast.models.recurrence import KERNEL_ACTIVATIONS, recurrent_weight_grad
 
 ACT_CODES = KERNEL_ACTIVATIONS
 
@@ -82,6 +82,4 @@ class CompiledRecurrence(torch.autograd.Function):
         w_hh_t, hs, cs, gates, z = ctx.saved_tensors
         extension = load()
         dz = extension.backward(grad_hs, w_hh_t, cs, gates, z, ACT_CODES[ctx.activation])  # type: ignore[union-attr]
-        D, _, B, U = hs.shape
-        h_prev = torch.cat((hs.new_zeros(D, 1, B, U), hs[:, :-1]), dim=1)
-        return dz, weight_grad(h_prev, dz), None
+        return dz, recurrent_weight_grad(hs, dz), None

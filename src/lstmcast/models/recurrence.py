@@ -175,8 +175,15 @@ class LoopRecurrence(torch.autograd.Function):
             dh = torch.baddbmm(grad_t[t - 1], dz_t[t].view(D, B, 4 * U), w_hh)
             dc = torch.addcmul(dc * f_t[t], dh, dcdh_t[t - 1])
         dz = dz.view(D, L, B, 4 * U)
-        h_prev = torch.cat((hs.new_zeros(D, 1, B, U), hs[:, :-1]), dim=1)  # (D, L, B, U)
-        return dz, weight_grad(h_prev, dz), None, None
+        return dz, recurrent_weight_grad(hs, dz), None, None
+
+
+def recurrent_weight_grad(hs: Tensor, dz: Tensor) -> Tensor:
+    """Gradient of W_hh^T (D, U, 4U): every step's previous hidden state (zeros before the
+    first) against that step's pre-activation gradient dz (D, L, B, 4U)."""
+    D, _, B, U = hs.shape
+    h_prev = torch.cat((hs.new_zeros(D, 1, B, U), hs[:, :-1]), dim=1)  # (D, L, B, U)
+    return weight_grad(h_prev, dz)
 
 
 def weight_grad(inputs: Tensor, grads: Tensor) -> Tensor:

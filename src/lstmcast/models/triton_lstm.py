@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lstmcast.models.recurrence import KERNEL_ACTIVATIONS, weight_grad
+from lstmcast.models.recurrence import KERNEL_ACTIVATIONS, recurrent_weight_grad
 
 try:
     import triton
@@ -252,5 +252,4 @@ class TritonRecurrence(torch.autograd.Function):
             ACT=ACT_CODES[ctx.activation], BLOCK_B=block_b, BLOCK_U=block_u,
             PRECISION=ctx.precision, num_warps=NUM_WARPS,
         )  # fmt: skip
-        h_prev = torch.cat((hs.new_zeros(D, 1, B, U), hs[:, :-1]), dim=1)
-        return dz, weight_grad(h_prev, dz), None
+        return dz, recurrent_weight_grad(hs, dz), None

@@ -220,14 +220,7 @@ def _base_config(
 
 def _model_fields(config: RunConfig, series: TimeSeries) -> set[str]:
     """The config fields of `config.model`; raise ConfigError if it has nothing to train."""
-    probe = models.build(
-        config.model,
-        n_features=series.n_features,
-        horizon=config.horizon,
-        n_targets=series.n_targets,
-        lookback=config.lookback,
-        **config.model_overrides(),
-    )
+    probe = models.build_for_run(config, series.n_features, series.n_targets, seeded=False)
     if not models.is_trainable(probe):
         raise ConfigError(f"model '{config.model}' has nothing to train; tune an LSTM model")
     config_fields = models.config_dict(probe)  # the config's fields, plus 'name'

@@ -96,16 +96,7 @@ def fit_fold(
     scaler = fit_scaler(values[fold.train[0] : fold.train[1]], config.scaler)
     scaled = np.ascontiguousarray(scaler.transform(values), dtype=np.float32)
 
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    model = models.build(
-        config.model,
-        n_features=series.n_features,
-        horizon=H,
-        n_targets=V,
-        lookback=L,
-        **config.model_overrides(),
-    ).to(device)
+    model = models.build_for_run(config, series.n_features, V).to(device)
     train_starts = window_starts(fold.train[0], fold.train[0], fold.train[1], L, H, config.stride)
     val_starts = window_starts(0, fold.val[0], fold.val[1], L, H)
     tensor = torch.from_numpy(scaled).to(device)
