@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lstmcast.errors import ConfigError
-from lstmcast.models import KerasLSTM, LSTMConfig, LSTMForecaster, build
+from lstmcast.models import KerasLSTM, LSTMConfig, LSTMForecaster, build, cpu_lstm
 
 
 def n_trainable(module: torch.nn.Module) -> int:
@@ -119,7 +119,12 @@ CASES = [
 
 
 @pytest.mark.parametrize("kwargs", CASES, ids=lambda k: "-".join(f"{v}" for v in k.values()))
-def test_layer_matches_keras_equations_in_numpy(kwargs: dict) -> None:
+@pytest.mark.parametrize("cpu_extension", [True, False], ids=["c++", "torch"])
+def test_layer_matches_keras_equations_in_numpy(
+    kwargs: dict, cpu_extension: bool, monkeypatch
+) -> None:
+    # with the C++ layer off, tanh runs nn.LSTM (oneDNN) and the others the torch loop
+    monkeypatch.setattr(cpu_lstm, "ENABLED", cpu_extension)
     layer = random_layer(0, **kwargs)
     x = np.random.default_rng(1).normal(size=(4, 6, 3))
     with torch.no_grad():
@@ -138,7 +143,10 @@ def test_tanh_uses_the_fused_kernel_and_other_activations_do_not() -> None:
 
 @pytest.mark.parametrize("bidirectional", [False, True])
 @pytest.mark.parametrize("return_sequences", [False, True])
-def test_fused_tanh_equals_explicit_tanh(bidirectional: bool, return_sequences: bool) -> None:
+def test_fused_tanh_equals_explicit_tanh(
+    bidirectional: bool, return_sequences: bool, monkeypatch
+) -> None:
+    monkeypatch.setattr(cpu_lstm, "ENABLED", False)  # nn.LSTM against the torch loop
     kwargs = dict(bidirectional=bidirectional, return_sequences=return_sequences)
     fused = random_layer(2, activation="tanh", **kwargs)
     explicit = KerasLSTM(3, 5, "tanh", fused=False, **kwargs)

@@ -3,7 +3,6 @@
 import pytest
 import torch
 
-from lstmcast.models import cpu_lstm
 from lstmcast.models.keras_lstm import ACTIVATIONS
 from lstmcast.models.recurrence import ACTIVATION_GRADS, LoopRecurrence
 
@@ -55,22 +54,3 @@ def test_loop_backward_passes_gradcheck(activation):
     assert torch.autograd.gradcheck(
         lambda a, b: LoopRecurrence.apply(a, b, activation, act), (xp, w)
     )
-
-
-@pytest.mark.parametrize("activation", sorted(cpu_lstm.ACT_CODES))
-@pytest.mark.parametrize("directions", [1, 2])
-def test_compiled_cpu_loop_matches_torch_loop(activation, directions):
-    if cpu_lstm.load() is None:  # the warning says why; the torch loop is then what runs
-        pytest.fail("the C++ CPU loop did not build on this machine")
-    torch.manual_seed(2)
-    act = ACTIVATIONS[activation]
-    xp = torch.randn(directions, 6, 5, 4 * 8, requires_grad=True)
-    w = (0.5 * torch.randn(directions, 8, 32)).requires_grad_()
-    weights = torch.randn(directions, 6, 5, 8)
-    out = cpu_lstm.CompiledRecurrence.apply(xp, w, activation)
-    ref = LoopRecurrence.apply(xp, w, activation, act)
-    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-6)
-    grads = torch.autograd.grad((out * weights).sum(), (xp, w))
-    ref_grads = torch.autograd.grad((ref * weights).sum(), (xp, w))
-    for got, want in zip(grads, ref_grads, strict=True):
-        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

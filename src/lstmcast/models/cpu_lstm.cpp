@@ -1,65 +1,195 @@
-// Keras's LSTM recurrence for non-tanh activations on the CPU: the whole time loop in C++.
+// One Keras LSTM layer (any direction count, any Keras activation) on the CPU, forward and
+// backward, in C++.
 //
-// Per step: one batched matmul (ATen/oneDNN) and one fused elementwise pass over the gates,
-// instead of ~13 small torch ops each paying Python and dispatch overhead. Built on first use
-// by torch.utils.cpp_extension (lstmcast/models/cpu_lstm.py); the torch loop in
-// recurrence.py is the fallback and the reference it is tested against.
+// Why not oneDNN's LSTM (what nn.LSTM runs)? For the small layers forecasting uses (tens of
+// units, batch 32) each step is a ~32x50x200 product: library calls, thread barriers and
+// packing cost more than the arithmetic. Here every batch row's recurrence is independent of
+// the others, so each thread owns blocks of rows for the whole sequence (no barrier per step),
+// and each step is a register-blocked product of those rows with the recurrent kernel (packed,
+// in cache) fused with the gate arithmetic. The recurrent kernel's gradient is accumulated in
+// the same pass; the input projection and its gradients are single large matmuls (ATen).
+// Built on first use by torch.utils.cpp_extension (lstmcast/models/cpu_lstm.py); the torch
+// loop in recurrence.py is the reference it is tested against.
 //
-// Shapes: D directions, L steps, B batch, U units, G = 4U (gates i, f, g, o).
-// xp (D, L, B, G), w_hh_t (D, U, G); forward returns hs, cs (D, L, B, U), gates, z (D, L, B, G).
+// Shapes: B batch, L steps, I inputs, D directions, U units, G = 4U (gates i, f, g, o).
+// Per-step arrays are batch first, (B, L, D, width), so the output needs no transposes; the
+// backward direction walks time from L-1 down to 0 and stores each state at its own time.
 #include <torch/extension.h>
 
+#include <ATen/Parallel.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 namespace {
 
 enum Act { TANH = 0, RELU, SIGMOID, LINEAR, ELU, SOFTSIGN, HARD_SIGMOID };
 
-inline float sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
+// 16 floats: one AVX-512 register, two AVX2 ones (the compiler splits it).
+typedef float vec __attribute__((vector_size(64)));
+typedef float vec_unaligned __attribute__((vector_size(64), aligned(4)));
+constexpr int64_t V = 16;
+constexpr int64_t ROWS = 4;  // batch rows per register block
+
+inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+inline vec load(const float* p) { return *reinterpret_cast<const vec_unaligned*>(p); }
+inline void store(float* p, vec v) { *reinterpret_cast<vec_unaligned*>(p) = v; }
+
+// exp for the gate loops, in plain arithmetic so that the compiler vectorises those loops
+// (a call to the C library's expf stops it): Cody-Waite reduction x = n ln2 + r, a degree-6
+// polynomial for e^r (Cephes' expf coefficients, ~1 ulp), 2^n built in the exponent bits.
+// The input is clamped so that 2^n stays a normal float: no inf, no NaN. (Comparisons, not
+// fmin/fmax, which stay library calls when NaNs must be honoured.)
+inline float clamp(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+inline float exp_poly(float x) {
+  x = clamp(x, -87.0f, 88.0f);
+  const float n = std::floor(x * 1.44269504f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // a bit cast the vectoriser understands (a memcpy here stopped it)
+  return p * __builtin_bit_cast(float, bits);
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + exp_poly(-x)); }
+inline float tanh_exp(float x) { return 2.0f / (1.0f + exp_poly(-2.0f * x)) - 1.0f; }
 
 template <int64_t kind>
 inline float act(float x) {
   switch (kind) {
-    case TANH: return std::tanh(x);
+    case TANH: return tanh_exp(x);
     case RELU: return x > 0.0f ? x : 0.0f;
     case SIGMOID: return sigmoid(x);
     case LINEAR: return x;
-    case ELU: return x > 0.0f ? x : std::expm1(x);
+    case ELU: return x > 0.0f ? x : exp_poly(x) - 1.0f;
     case SOFTSIGN: return x / (1.0f + std::fabs(x));
-    default: return std::fmin(std::fmax(x / 6.0f + 0.5f, 0.0f), 1.0f);  // hard_sigmoid
+    default: return clamp(x / 6.0f + 0.5f, 0.0f, 1.0f);  // hard_sigmoid
   }
 }
 
-// d act / dx from the input x and the output y
+// d act / dx written in terms of the output y = act(x), so the backward needs no
+// pre-activations saved.
 template <int64_t kind>
-inline float act_grad(float x, float y) {
+inline float act_grad(float y) {
   switch (kind) {
     case TANH: return 1.0f - y * y;
-    case RELU: return x > 0.0f ? 1.0f : 0.0f;
+    case RELU: return y > 0.0f ? 1.0f : 0.0f;
     case SIGMOID: return y * (1.0f - y);
     case LINEAR: return 1.0f;
-    case ELU: return x > 0.0f ? 1.0f : y + 1.0f;
-    case SOFTSIGN: { float a = 1.0f + std::fabs(x); return 1.0f / (a * a); }
-    default: return (x > -3.0f && x < 3.0f) ? 1.0f / 6.0f : 0.0f;
+    case ELU: return y > 0.0f ? 1.0f : y + 1.0f;
+    case SOFTSIGN: { const float a = 1.0f - std::fabs(y); return a * a; }
+    default: return (y > 0.0f && y < 1.0f) ? 1.0f / 6.0f : 0.0f;  // hard_sigmoid
   }
 }
 
+// out[r, 0:16*NV] += a[r, 0:K] @ b[0:K, 0:16*NV] for R rows, accumulators in registers.
+// out[r, 0:16*NV] += sum_k a[r*a_rs + k*a_ks] * b[k*ldb + 0:16*NV], R rows, accumulators in
+// registers.
+template <int R, int NV>
+inline void product_block(const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
+                          const float* b, int64_t ldb, float* out, int64_t ldo) {
+  vec acc[R][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = load(out + r * ldo + v * V);
+  for (int64_t k = 0; k < K; ++k) {
+    vec bk[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bk[v] = load(b + k * ldb + v * V);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const float ar = a[r * a_rs + k * a_ks];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * bk[v];
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) store(out + r * ldo + v * V, acc[r][v]);
+}
 
-// One step's fused elementwise pass, forward: gates from z, then the cell and hidden state.
-// Templated on the activation so the inner loop has no branch and can vectorise.
+template <int R>
+void product_rows(const float* a, int64_t a_rs, int64_t a_ks, int64_t K, const float* b,
+                  int64_t ldb, int64_t N, float* out, int64_t ldo) {
+  int64_t j = 0;
+  for (; j + 4 * V <= N; j += 4 * V) {
+    product_block<R, 4>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo);
+  }
+  switch ((N - j) / V) {
+    case 3: product_block<R, 3>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
+    case 2: product_block<R, 2>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
+    case 1: product_block<R, 1>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
+    default: break;
+  }
+}
+
+// out[r, 0:N] += sum_k a[r*a_rs + k*a_ks] * b[k*ldb + 0:N] for every r < rows. N is a
+// multiple of 16; b may be read up to N columns (pad or give slack).
+void product(int64_t rows, const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
+             const float* b, int64_t ldb, int64_t N, float* out, int64_t ldo) {
+  for (; rows >= 4; rows -= 4, a += 4 * a_rs, out += 4 * ldo) {
+    product_rows<4>(a, a_rs, a_ks, K, b, ldb, N, out, ldo);
+  }
+  switch (rows) {
+    case 3: product_rows<3>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
+    case 2: product_rows<2>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
+    case 1: product_rows<1>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
+    default: break;
+  }
+}
+
+struct Layer {
+  int64_t B, L, D, U, G, Ia;  // Ia: inputs + 1, the constant 1 that carries the bias
+  // row (b, t, d) of a (B, L, D, width) array
+  int64_t row(int64_t b, int64_t t, int64_t d) const { return (b * L + t) * D + d; }
+  // the time that direction d reads at its step s
+  int64_t time(int64_t d, int64_t s) const { return d == 0 ? s : L - 1 - s; }
+  int64_t batch_stride() const { return L * D; }  // rows between (b, t, d) and (b+1, t, d)
+  int64_t x_row(int64_t b, int64_t t) const { return b * L + t; }  // row of x (B, L, Ia)
+};
+
+// The forward loop for batch rows b0 .. b0+rows-1 of direction d, over all steps.
+// x (B, L, Ia) with a last column of ones; w_in (Ia, Gp) = [W_ih^T; bias], w_hh (U, Gp) =
+// W_hh^T, both zero-padded to Gp columns.
 template <int64_t kind>
-void gates_forward_t(const torch::Tensor& z, torch::Tensor& gates, torch::Tensor& hs,
-                     torch::Tensor& cs, const torch::Tensor& c0, int64_t t) {
-  const int64_t D = z.size(0), L = z.size(1), B = z.size(2), G = z.size(3), U = G / 4;
-  for (int64_t d = 0; d < D; ++d) {
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t row = (d * L + t) * B + b;  // row of the flat (D*L*B, .) arrays
-      const float* zr = z.data_ptr<float>() + row * G;
-      float* gr = gates.data_ptr<float>() + row * G;
-      float* hr = hs.data_ptr<float>() + row * U;
-      float* cr = cs.data_ptr<float>() + row * U;
-      const float* c_prev = t > 0 ? cr - B * U : c0.data_ptr<float>() + (d * B + b) * U;
+void forward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const float* x,
+                  const float* w_in, const float* w_hh, int64_t Gp, float* hs, float* cs,
+                  float* gates) {
+  const int64_t U = s.U, G = s.G;
+  std::vector<float> z(ROWS * Gp);
+  const std::vector<float> zeros(U, 0.0f);
+  for (int64_t step = 0; step < s.L; ++step) {
+    const int64_t t = s.time(d, step), t_prev = s.time(d, step - 1);
+    std::fill(z.begin(), z.end(), 0.0f);
+    // z = [x_t, 1] @ [W_ih^T; bias] (+ h_prev @ W_hh^T below)
+    product(rows, x + s.x_row(b0, t) * s.Ia, s.L * s.Ia, 1, s.Ia, w_in, Gp, Gp, z.data(), Gp);
+    if (step > 0) {  // z += h_prev @ W_hh^T; the state before the first step is zero
+      product(rows, hs + s.row(b0, t_prev, d) * U, s.batch_stride() * U, 1, U, w_hh, Gp, Gp,
+              z.data(), Gp);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* zr = z.data() + r * Gp;
+      const float* c_prev = step > 0 ? cs + s.row(b0 + r, t_prev, d) * U : zeros.data();
+      const int64_t row = s.row(b0 + r, t, d);
+      float* gr = gates + row * G;
+      float* cr = cs + row * U;
+      float* hr = hs + row * U;
 #pragma omp simd
       for (int64_t u = 0; u < U; ++u) {
         const float i = sigmoid(zr[u]), f = sigmoid(zr[U + u]);
@@ -76,32 +206,63 @@ void gates_forward_t(const torch::Tensor& z, torch::Tensor& gates, torch::Tensor
   }
 }
 
-// One step's fused elementwise pass, backward: dz of step t from dh, dc; dc becomes dc of t-1.
+// The backward loop for the same rows: dz (gradient of the pre-activations) of every step,
+// and these rows' shares of the kernels' gradients, added to dw_in (Ia, Gp) = d [W_ih, bias]^T
+// and dw_hh (U, Gp) = d W_hh^T.
 template <int64_t kind>
-void gates_backward_t(const torch::Tensor& z, const torch::Tensor& gates, const torch::Tensor& cs,
-                      torch::Tensor& dz, torch::Tensor& dh, torch::Tensor& dc, int64_t t) {
-  const int64_t D = cs.size(0), L = cs.size(1), B = cs.size(2), U = cs.size(3), G = 4 * U;
-  for (int64_t d = 0; d < D; ++d) {
-    for (int64_t b = 0; b < B; ++b) {
-      const int64_t row = (d * L + t) * B + b;
-      const float* gr = gates.data_ptr<float>() + row * G;
-      const float* zr = z.data_ptr<float>() + row * G;
-      const float* cr = cs.data_ptr<float>() + row * U;
-      float* dzr = dz.data_ptr<float>() + row * G;
-      const float* dh_r = dh.data_ptr<float>() + (d * B + b) * U;
-      float* dc_r = dc.data_ptr<float>() + (d * B + b) * U;
+void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const float* grad_hs,
+                   const float* x, int64_t Gp, const float* w_t_packed, int64_t Up,
+                   const float* hs, const float* cs, const float* gates, float* dz,
+                   float* dw_in, float* dw_hh) {
+  const int64_t U = s.U, G = s.G;
+  std::vector<float> dh(ROWS * Up, 0.0f), dc(ROWS * U, 0.0f);
+  const int64_t t_last = s.time(d, s.L - 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(dh.data() + r * Up, grad_hs + s.row(b0 + r, t_last, d) * U, U * sizeof(float));
+  }
+  for (int64_t step = s.L - 1; step >= 0; --step) {
+    const int64_t t = s.time(d, step), t_prev = s.time(d, step - 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = s.row(b0 + r, t, d);
+      const float* gr = gates + row * G;
+      const float* cr = cs + row * U;
+      const float* c_prev = step > 0 ? cs + s.row(b0 + r, t_prev, d) * U : cr;  // cr: unused
+      const float c_prev_scale = step > 0 ? 1.0f : 0.0f;
+      const float* dh_r = dh.data() + r * Up;
+      float* dc_r = dc.data() + r * U;
+      float* dzr = dz + row * G;
 #pragma omp simd
       for (int64_t u = 0; u < U; ++u) {
         const float i = gr[u], f = gr[U + u], g = gr[2 * U + u], o = gr[3 * U + u];
-        const float cell = cr[u], c_prev = t > 0 ? cr[u - B * U] : 0.0f;
-        const float act_c = act<kind>(cell);
-        const float dcell = dc_r[u] + dh_r[u] * o * act_grad<kind>(cell, act_c);
+        const float act_c = act<kind>(cr[u]);
+        const float dcell = dc_r[u] + dh_r[u] * o * act_grad<kind>(act_c);
         dzr[u] = dcell * g * i * (1.0f - i);
-        dzr[U + u] = dcell * c_prev * f * (1.0f - f);
-        dzr[2 * U + u] = dcell * i * act_grad<kind>(zr[2 * U + u], g);
+        dzr[U + u] = dcell * c_prev_scale * c_prev[u] * f * (1.0f - f);
+        dzr[2 * U + u] = dcell * i * act_grad<kind>(g);
         dzr[3 * U + u] = dh_r[u] * act_c * o * (1.0f - o);
         dc_r[u] = dcell * f;
       }
+    }
+    if (step > 0) {  // dh of the previous step = its own output gradient + dz @ W_hh
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(dh.data() + r * Up, grad_hs + s.row(b0 + r, t_prev, d) * U,
+                    U * sizeof(float));
+      }
+      product(rows, dz + s.row(b0, t, d) * G, s.batch_stride() * G, 1, G, w_t_packed, Up, Up,
+              dh.data(), Up);
+    }
+  }
+  // Per batch row, as sums over time: d[W_ih, bias]^T[k, j] += [x_t, 1][k] * dz[t][j], and
+  // dW_hh^T[u, j] += h_prev[u] * dz[t][j], where the forward direction's h_prev is time t-1's
+  // state and the backward direction's time t+1's. (Transposed, so that the products' vector
+  // dimension is the gates': less padding.)
+  const int64_t t_dz = d == 0 ? 1 : 0, t_h = d == 0 ? 0 : 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    product(s.Ia, x + s.x_row(b0 + r, 0) * s.Ia, 1, s.Ia, s.L, dz + s.row(b0 + r, 0, d) * G,
+            s.D * G, Gp, dw_in, Gp);
+    if (s.L > 1) {
+      product(U, hs + s.row(b0 + r, t_h, d) * U, 1, s.D * U, s.L - 1,
+              dz + s.row(b0 + r, t_dz, d) * G, s.D * G, Gp, dw_hh, Gp);
     }
   }
 }
@@ -117,60 +278,150 @@ void gates_backward_t(const torch::Tensor& z, const torch::Tensor& gates, const 
     default: FN<HARD_SIGMOID>(__VA_ARGS__); break;            \
   }
 
-void gates_forward(int64_t kind, const torch::Tensor& z, torch::Tensor& gates, torch::Tensor& hs,
-                   torch::Tensor& cs, const torch::Tensor& c0, int64_t t) {
-  LSTMCAST_DISPATCH(gates_forward_t, kind, z, gates, hs, cs, c0, t)
+// Tasks are (direction, block of up to ROWS batch rows), each for the whole sequence, spread
+// over torch's intra-op threads: fn(begin, end) runs once per thread on its share of tasks.
+inline int64_t blocks_of(const Layer& s) { return (s.B + ROWS - 1) / ROWS; }
+
+// Denormal floats flushed to zero while a thread runs our loops: gradients that fade over
+// many steps otherwise reach the denormal range, where x86 arithmetic is many times slower
+// (what cuDNN and oneDNN do too). The caller's setting is restored.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__) || defined(_M_X64)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }  // FTZ | DAZ
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned int saved_;
+#endif
+};
+
+template <typename Fn>
+void for_task_ranges(const Layer& s, const Fn& fn) {
+  at::parallel_for(0, s.D * blocks_of(s), 1, [&](int64_t begin, int64_t end) {
+    FlushDenormals flush;
+    fn(begin, end);
+  });
 }
 
-void gates_backward(int64_t kind, const torch::Tensor& z, const torch::Tensor& gates,
-                    const torch::Tensor& cs, torch::Tensor& dz, torch::Tensor& dh,
-                    torch::Tensor& dc, int64_t t) {
-  LSTMCAST_DISPATCH(gates_backward_t, kind, z, gates, cs, dz, dh, dc, t)
+// An uninitialised (n0, n1, ...) float tensor with `slack` floats of readable memory after its
+// end: the products read whole 16-float vectors past a row's last column.
+torch::Tensor empty_with_slack(at::IntArrayRef sizes, int64_t slack,
+                               const torch::TensorOptions& options) {
+  int64_t n = 1;
+  for (auto size : sizes) n *= size;
+  return torch::empty({n + slack}, options).narrow(0, 0, n).view(sizes);
+}
+
+void check_weights(const std::vector<torch::Tensor>& weights, int64_t D) {
+  TORCH_CHECK(D >= 1 && static_cast<int64_t>(weights.size()) == 4 * D,
+              "expected (w_ih, w_hh, b_ih, b_hh) per direction");
+  for (const auto& w : weights) {
+    TORCH_CHECK(w.device().is_cpu() && w.scalar_type() == torch::kFloat32,
+                "weights must be float32 CPU tensors");
+  }
+}
+
+// Direction d's w_ih, w_hh, b_ih, b_hh
+const torch::Tensor& weight(const std::vector<torch::Tensor>& w, int64_t d, int part) {
+  return w[4 * d + part];
+}
+
+torch::Tensor input_kernel(const std::vector<torch::Tensor>& w, int64_t D) {  // (D*G, I)
+  std::vector<torch::Tensor> parts;
+  for (int64_t d = 0; d < D; ++d) parts.push_back(weight(w, d, 0));
+  return D == 1 ? parts[0].contiguous() : torch::cat(parts);
 }
 
 }  // namespace
 
-std::vector<torch::Tensor> forward(torch::Tensor xp, torch::Tensor w_hh_t, int64_t kind) {
-  xp = xp.contiguous();
-  w_hh_t = w_hh_t.contiguous();
-  const int64_t D = xp.size(0), L = xp.size(1), B = xp.size(2), G = xp.size(3), U = G / 4;
-  auto z = torch::empty_like(xp);
-  auto gates = torch::empty_like(xp);
-  auto hs = torch::empty({D, L, B, U}, xp.options());
-  auto cs = torch::empty({D, L, B, U}, xp.options());
-  auto h = torch::zeros({D, B, U}, xp.options());
-  auto c = torch::zeros({D, B, U}, xp.options());
-  for (int64_t t = 0; t < L; ++t) {
-    auto z_t = z.select(1, t);
-    at::baddbmm_out(z_t, xp.select(1, t), h, w_hh_t);
-    auto h_t = hs.select(1, t), c_t = cs.select(1, t), g_t = gates.select(1, t);
-    gates_forward(kind, z, gates, hs, cs, c, t);
-    h = h_t;
-    c = c_t;
+// x (B, L, I); weights: w_ih (G, I), w_hh (G, U), b_ih (G), b_hh (G) per direction (torch's
+// nn.LSTM layout). Returns hs, cs (B, L, D, U), gates (B, L, D, G) and x with a column of
+// ones appended (B, L, I + 1), which the backward reuses.
+std::vector<torch::Tensor> forward(torch::Tensor x, std::vector<torch::Tensor> weights,
+                                   int64_t kind) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 3,
+              "x must be a (batch, steps, inputs) float32 CPU tensor");
+  const int64_t D = static_cast<int64_t>(weights.size()) / 4;
+  check_weights(weights, D);
+  const int64_t B = x.size(0), L = x.size(1), I = x.size(2);
+  const int64_t G = weight(weights, 0, 1).size(0), U = G / 4, Gp = round_up(G, V);
+  const Layer s{B, L, D, U, G, I + 1};
+
+  auto x_ones = empty_with_slack({B, L, I + 1}, V, x.options());
+  x_ones.narrow(2, 0, I).copy_(x);
+  x_ones.select(2, I).fill_(1.0f);
+  // Per direction, zero-padded to Gp columns: [W_ih^T; b_ih + b_hh] (Ia, Gp), W_hh^T (U, Gp)
+  auto w_in = torch::zeros({D, I + 1, Gp}, x.options());
+  auto w_hh = torch::zeros({D, U, Gp}, x.options());
+  for (int64_t d = 0; d < D; ++d) {
+    w_in[d].narrow(0, 0, I).narrow(1, 0, G).copy_(weight(weights, d, 0).t());
+    w_in[d][I].narrow(0, 0, G).copy_(weight(weights, d, 2) + weight(weights, d, 3));
+    w_hh[d].narrow(1, 0, G).copy_(weight(weights, d, 1).t());
   }
-  return {hs, cs, gates, z};
+  auto hs = empty_with_slack({B, L, D, U}, V, x.options());
+  auto cs = torch::empty({B, L, D, U}, x.options());
+  auto gates = torch::empty({B, L, D, G}, x.options());
+  const float* x_p = x_ones.data_ptr<float>();
+  const float *w_in_p = w_in.data_ptr<float>(), *w_hh_p = w_hh.data_ptr<float>();
+  float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
+  float* gates_p = gates.data_ptr<float>();
+  for_task_ranges(s, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
+      LSTMCAST_DISPATCH(forward_rows, kind, s, d, b0, std::min(ROWS, B - b0), x_p,
+                        w_in_p + d * (I + 1) * Gp, w_hh_p + d * U * Gp, Gp, hs_p, cs_p,
+                        gates_p)
+    }
+  });
+  return {hs, cs, gates, x_ones};
 }
 
-// Returns dz (D, L, B, G), the gradient of the pre-activations (= of xp).
-torch::Tensor backward(torch::Tensor grad_hs, torch::Tensor w_hh_t, torch::Tensor cs,
-                       torch::Tensor gates, torch::Tensor z, int64_t kind) {
+// Gradients of forward's inputs from grad_hs (B, L, D, U): dx (undefined unless need_dx),
+// d w_ih (D, G, I), d w_hh (D, G, U), d bias (D, G) (the same for b_ih and b_hh).
+std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
+                                    std::vector<torch::Tensor> weights, torch::Tensor hs,
+                                    torch::Tensor cs, torch::Tensor gates, int64_t kind,
+                                    bool need_dx) {
   grad_hs = grad_hs.contiguous();
-  const int64_t D = cs.size(0), L = cs.size(1), B = cs.size(2), U = cs.size(3), G = 4 * U;
-  auto w_hh = w_hh_t.transpose(1, 2);  // (D, G, U)
-  auto dz = torch::empty_like(z);
-  auto dh = grad_hs.select(1, L - 1).clone();  // (D, B, U)
-  auto dc = torch::zeros({D, B, U}, cs.options());
-  for (int64_t t = L - 1; t >= 0; --t) {
-    gates_backward(kind, z, gates, cs, dz, dh, dc, t);
-    if (t > 0) {
-      // dh of step t-1 = its own output gradient + dz_t @ W_hh
-      at::baddbmm_out(dh, grad_hs.select(1, t - 1), dz.select(1, t), w_hh);
+  const int64_t B = gates.size(0), L = gates.size(1), D = gates.size(2), G = gates.size(3);
+  const int64_t I = x_ones.size(2) - 1, U = G / 4, Up = round_up(U, V), Gp = round_up(G, V);
+  check_weights(weights, D);
+  const Layer s{B, L, D, U, G, I + 1};
+  // W_hh per direction, rows padded to Up with zeros: (D, G, Up)
+  auto w_t_packed = torch::zeros({D, G, Up}, gates.options());
+  for (int64_t d = 0; d < D; ++d) w_t_packed[d].narrow(1, 0, U).copy_(weight(weights, d, 1));
+  auto dz = empty_with_slack({B, L, D, G}, V, gates.options());
+  // Each thread sums its rows' shares of the kernel gradients in its own slot; the slots are
+  // added in thread order afterwards, so a run repeats bit for bit (a lock would add them in
+  // whatever order the threads finish).
+  const int64_t in_size = D * (I + 1) * Gp, hh_size = D * U * Gp;
+  auto slots = torch::zeros({at::get_num_threads(), in_size + hh_size}, gates.options());
+  const float *grad_p = grad_hs.data_ptr<float>(), *x_p = x_ones.data_ptr<float>();
+  const float* w_p = w_t_packed.data_ptr<float>();
+  const float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
+  const float* gates_p = gates.data_ptr<float>();
+  float* dz_p = dz.data_ptr<float>();
+  for_task_ranges(s, [&](int64_t begin, int64_t end) {
+    float* slot = slots.data_ptr<float>() + at::get_thread_num() * (in_size + hh_size);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
+      LSTMCAST_DISPATCH(backward_rows, kind, s, d, b0, std::min(ROWS, B - b0), grad_p, x_p,
+                        Gp, w_p + d * G * Up, Up, hs_p, cs_p, gates_p, dz_p,
+                        slot + d * (I + 1) * Gp, slot + in_size + d * U * Gp)
     }
-  }
-  return dz;
+  });
+  auto total = slots.sum(0);
+  auto dw_in = total.narrow(0, 0, in_size).view({D, I + 1, Gp});
+  auto dw_hh = total.narrow(0, in_size, hh_size).view({D, U, Gp});
+  torch::Tensor dx;
+  if (need_dx) dx = dz.view({B * L, D * G}).mm(input_kernel(weights, D)).view({B, L, I});
+  auto dw_in_t = dw_in.narrow(2, 0, G);  // (D, I + 1, G)
+  return {dx, dw_in_t.narrow(1, 0, I).transpose(1, 2).contiguous(),
+          dw_hh.narrow(2, 0, G).transpose(1, 2).contiguous(), dw_in_t.select(1, I).contiguous()};
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &forward, "Keras LSTM recurrence, forward");
-  m.def("backward", &backward, "Keras LSTM recurrence, backward");
+  m.def("forward", &forward, "Keras LSTM layer, forward");
+  m.def("backward", &backward, "Keras LSTM layer, backward");
 }

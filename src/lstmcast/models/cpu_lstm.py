@@ -1,4 +1,4 @@
-"""The recurrence's time loop compiled as a C++ extension for the CPU (cpu_lstm.cpp).
+"""A whole Keras LSTM layer compiled as a C++ extension for the CPU (cpu_lstm.cpp).
 
 Built once per machine on first use with torch.utils.cpp_extension (needs a C++ compiler and
 ninja; the build is cached under ~/.cache/torch_extensions). Where it cannot be built,
@@ -8,6 +8,7 @@ ninja; the build is cached under ~/.cache/torch_extensions). Where it cannot be 
 from __future__ import annotations
 
 import hashlib
+import os
 import platform
 import warnings
 from functools import cache
@@ -18,9 +19,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lstmcast.models.recurrence import KERNEL_ACTIVATIONS, recurrent_weight_grad
+from lstmcast.models.recurrence import KERNEL_ACTIVATIONS
 
 ACT_CODES = KERNEL_ACTIVATIONS
+
+# LSTMCAST_CPU_EXTENSION=0 turns the C++ layer off (tanh then runs oneDNN through nn.LSTM, the
+# other activations the torch loop); for comparisons and as an escape hatch.
+ENABLED = os.environ.get("LSTMCAST_CPU_EXTENSION", "1") != "0"
 
 
 @cache
@@ -30,15 +35,16 @@ def load() -> ModuleType | None:
         from torch.utils.cpp_extension import load as build
 
         return build(
-            name=f"lstmcast_cpu_lstm_v4_{_cpu_tag()}",
+            name=f"lstmcast_cpu_lstm_v12_{_cpu_tag()}",
             sources=[str(Path(__file__).with_name("cpu_lstm.cpp"))],
             extra_cflags=[
                 "-O3",
                 "-march=native",
-                "-fopenmp-simd",
+                "-fopenmp",  # at::parallel_for over row blocks; torch's own libgomp at run time
                 "-ffast-math",
                 "-fno-finite-math-only",
             ],
+            extra_ldflags=["-fopenmp"],
             verbose=False,
         )
     except Exception as exc:  # no compiler, no ninja, no headers: the torch loop still works
@@ -63,23 +69,31 @@ def _cpu_tag() -> str:
 
 
 def supports(activation: str, dtype: torch.dtype) -> bool:
-    return activation in ACT_CODES and dtype == torch.float32 and load() is not None
+    return ENABLED and activation in ACT_CODES and dtype == torch.float32 and load() is not None
 
 
-class CompiledRecurrence(torch.autograd.Function):
-    """Forward and backward time loops in C++; weight gradient as one matmul per direction."""
+class CompiledLayer(torch.autograd.Function):
+    """A whole Keras LSTM layer, forward and backward, in C++ (see cpu_lstm.cpp).
+
+    apply(x (B, L, I), activation, *weights) -> every hidden state (B, L, D, U), where weights
+    are nn.LSTM's (w_ih, w_hh, b_ih, b_hh) for each direction in turn.
+    """
 
     @staticmethod
-    def forward(ctx: Any, xp: Tensor, w_hh_t: Tensor, activation: str) -> Tensor:  # type: ignore[override]
-        extension = load()
-        hs, cs, gates, z = extension.forward(xp, w_hh_t, ACT_CODES[activation])  # type: ignore[union-attr]
-        ctx.save_for_backward(w_hh_t, hs, cs, gates, z)
-        ctx.activation = activation
+    def forward(ctx: Any, x: Tensor, activation: str, *weights: Tensor) -> Tensor:  # type: ignore[override]
+        code = ACT_CODES[activation]
+        hs, cs, gates, x_ones = load().forward(x, list(weights), code)  # type: ignore[union-attr]
+        ctx.save_for_backward(x_ones, hs, cs, gates, *weights)
+        ctx.code = code
         return hs
 
     @staticmethod
-    def backward(ctx: Any, grad_hs: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
-        w_hh_t, hs, cs, gates, z = ctx.saved_tensors
-        extension = load()
-        dz = extension.backward(grad_hs, w_hh_t, cs, gates, z, ACT_CODES[ctx.activation])  # type: ignore[union-attr]
-        return dz, recurrent_weight_grad(hs, dz), None
+    def backward(ctx: Any, grad_hs: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        x_ones, hs, cs, gates, *weights = ctx.saved_tensors
+        dx, dw_ih, dw_hh, dbias = load().backward(  # type: ignore[union-attr]
+            grad_hs, x_ones, weights, hs, cs, gates, ctx.code, ctx.needs_input_grad[0]
+        )
+        grads: list[Tensor | None] = [dx, None]
+        for d in range(len(weights) // 4):
+            grads += [dw_ih[d], dw_hh[d], dbias[d], dbias[d]]
+        return tuple(grads)

@@ -10,10 +10,12 @@ Keras computes, per time step, with gates in the order i, f, c (candidate), o:
 Torch's `nn.LSTM` uses the same gate order but two bias vectors (`bias_ih`, `bias_hh`) and a
 hard-wired tanh. We keep one `nn.LSTM` as the owner of the weights for both code paths and freeze
 its `bias_hh_*` at zero, so the trainable parameter count equals Keras's
-`4 * (units * (input_dim + units) + units)` per direction. With activation "tanh" the fused
-kernel (cuDNN / oneDNN) runs; any other activation runs the same equations explicitly on the same
-tensors (lstmcast.models.recurrence: a fused Triton kernel on CUDA, a torch loop with a
-closed-form backward elsewhere). State-dict keys are torch's: `lstm.weight_ih_l0` (4U, I),
+`4 * (units * (input_dim + units) + units)` per direction. On the CPU the whole layer, any
+activation, runs as lstmcast's C++ extension (lstmcast.models.cpu_lstm; faster than oneDNN for
+these sizes). Elsewhere "tanh" runs the fused vendor kernel (cuDNN) and any other activation the
+same equations explicitly on the same tensors (lstmcast.models.recurrence: a fused Triton kernel
+on CUDA, a torch loop with a closed-form backward otherwise, which is also the CPU's fallback
+when the extension cannot be built). State-dict keys are torch's: `lstm.weight_ih_l0` (4U, I),
 `lstm.weight_hh_l0` (4U, U), `lstm.bias_ih_l0` (4U,), `lstm.bias_hh_l0` (4U,, frozen zero),
 plus `*_reverse` when bidirectional.
 """
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
+from lstmcast.models import cpu_lstm
 from lstmcast.models.recurrence import keras_recurrence
 
 
@@ -54,7 +57,8 @@ class KerasLSTM(nn.Module):
 
     Input (B, L, input_size). Output (B, L, units * D) with `return_sequences`, else the final
     hidden state (B, units * D); D = 2 directions when bidirectional, forward first. `fused=False`
-    forces the explicit loop even for tanh (used to test one path against the other).
+    forces the explicit loop instead of cuDNN / oneDNN for tanh (to test one path against the
+    other); on the CPU the C++ layer takes precedence over both unless it is turned off.
     """
 
     def __init__(
@@ -110,6 +114,14 @@ class KerasLSTM(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         # B batch, L time steps, I input size, U units, D directions
+        if x.device.type == "cpu" and cpu_lstm.supports(self.activation, x.dtype):
+            weights = [w for direction in self.lstm.all_weights for w in direction]
+            hs = cpu_lstm.CompiledLayer.apply(x, self.activation, *weights)  # (B, L, D, U)
+            if self.return_sequences:
+                return hs.flatten(2)  # (B, L, D*U), forward first
+            if self.num_directions == 1:
+                return hs[:, -1, 0]
+            return torch.cat((hs[:, -1, 0], hs[:, 0, 1]), dim=1)  # each direction's last step
         if self.fused:
             out, (h_n, _) = self.lstm(x)  # out (B, L, D*U), h_n (D, B, U)
             if self.return_sequences:

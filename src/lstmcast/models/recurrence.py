@@ -11,8 +11,8 @@ over all steps) stays in ordinary autograd; only the sequential part is custom:
 - On CUDA (when Triton is available and the width fits), one persistent Triton kernel runs the
   whole forward loop and one runs the whole backward loop: no per-step launches, which is what
   makes relu cost about what cuDNN's tanh costs (see lstmcast.models.triton_lstm).
-- On the CPU the same loops run in C++ (lstmcast.models.cpu_lstm, compiled on first use):
-  one matmul and one fused pass over the gates per step.
+- On the CPU, KerasLSTM runs the whole layer in C++ instead (lstmcast.models.cpu_lstm) and
+  does not come here unless that extension cannot be built.
 - Otherwise (no compiler, other activations) a torch loop runs forward without building an
   autograd graph and backward with the closed-form gradients.
 
@@ -23,7 +23,6 @@ result (D, L, B, U).
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -31,9 +30,6 @@ import torch
 from torch import Tensor
 
 ActGrad = Callable[[Tensor, Tensor], Tensor]  # (pre-activation, activation) -> derivative
-
-# The C++ time loop on the CPU (lstmcast.models.cpu_lstm); LSTMCAST_CPU_EXTENSION=0 turns it off.
-COMPILED_CPU_LOOP = os.environ.get("LSTMCAST_CPU_EXTENSION", "1") != "0"
 
 # Activations the compiled kernels (Triton, C++) implement, and the code each passes to them.
 KERNEL_ACTIVATIONS = {
@@ -87,11 +83,6 @@ def keras_recurrence(
 
         if triton_lstm.supports(activation, w_hh_t.shape[1], xp.dtype):
             return triton_lstm.TritonRecurrence.apply(xp, w_hh_t, activation)
-    elif xp.device.type == "cpu" and COMPILED_CPU_LOOP:
-        from lstmcast.models import cpu_lstm
-
-        if cpu_lstm.supports(activation, xp.dtype):
-            return cpu_lstm.CompiledRecurrence.apply(xp, w_hh_t, activation)
     return LoopRecurrence.apply(xp, w_hh_t, activation, act)
 
 
