@@ -93,7 +93,32 @@ def test_best_weights_are_restored():
 def test_divergence_stops_with_a_message_and_keeps_finite_weights():
     model, result = _fit(seed=0, lr=1e6, clip_norm=0.0, optimizer="sgd", epochs=5)
     assert result.stopped == "diverged"
-    assert "diverged in epoch" in result.message and "--clip-norm 1.0" in result.message
+    # two restarts at lr / 4 and lr / 16 diverge too, then it stops
+    assert [h["lr"] for h in result.history] == [1e6, 2.5e5, 6.25e4]
+    assert result.message.count("restarted from epoch 0's weights") == 2
+    assert "diverged in epoch 3" in result.message and "--clip-norm 1.0" in result.message
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_no_divergence_retries_stops_at_once():
+    _, result = _fit(seed=0, lr=1e6, clip_norm=0.0, optimizer="sgd", divergence_retries=0)
+    assert result.stopped == "diverged" and len(result.history) == 1
+    assert "--divergence-retries 2" in result.message
+
+
+LR_UNSTABLE = 2.0
+
+
+def test_divergence_is_undone_and_training_goes_on_at_a_smaller_lr():
+    # plain SGD on this least-squares problem blows up at once at lr 2 and trains at 0.5
+    model, result = _fit(seed=0, lr=LR_UNSTABLE, clip_norm=0.0, optimizer="sgd", epochs=4)
+    first, *rest = result.history
+    assert not math.isfinite(first["val_loss"])  # epoch 1 blew up ...
+    assert [h["lr"] for h in rest] == [LR_UNSTABLE / 4] * 3  # ... and was undone
+    assert all(math.isfinite(h["val_loss"]) for h in rest)
+    assert result.stopped == "completed" and result.best_epoch > 0
+    assert result.best_val_loss < rest[0]["val_loss"] * 1.0001  # it trained after the restart
+    assert "epoch 1 diverged" in result.message
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 

@@ -92,6 +92,14 @@ ClipNorm = Annotated[
     float | None,
     typer.Option("--clip-norm", help="Gradient-norm clip; 0 = off (Keras). \\[default: 1.0]"),
 ]
+DivergenceRetries = Annotated[
+    int | None,
+    typer.Option(
+        "--divergence-retries",
+        help="On divergence, restart from the best weights at a quarter of the learning rate, "
+        "at most this often; 0 = stop at once. \\[default: 2]",
+    ),
+]
 Seed = Annotated[int | None, typer.Option(help="Random seed. \\[default: 0]")]
 Device = Annotated[str | None, typer.Option(help="auto, cpu, cuda or cuda:N. \\[default: auto]")]
 Amp = Annotated[
@@ -190,6 +198,7 @@ def train(
     loss: Loss = None,
     patience: Patience = None,
     clip_norm: ClipNorm = None,
+    divergence_retries: DivergenceRetries = None,
     seed: Seed = None,
     device: Device = None,
     amp: Amp = None,
@@ -284,6 +293,7 @@ def compare(
     loss: Loss = None,
     patience: Patience = None,
     clip_norm: ClipNorm = None,
+    divergence_retries: DivergenceRetries = None,
     seed: Seed = None,
     device: Device = None,
     quiet: Quiet = False,

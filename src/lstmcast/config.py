@@ -51,6 +51,7 @@ class RunConfig:
     loss: str = "mse"
     patience: int = 10
     clip_norm: float = 1.0
+    divergence_retries: int = 2  # on divergence: back to the best weights, lr / 4, go on
     seed: int = 0
     device: str = "auto"
     cuda_graph: bool = True  # capture the training step as a CUDA graph on CUDA devices
@@ -63,6 +64,7 @@ class RunConfig:
         _positive_int("epochs", self.epochs)
         _positive_int("batch_size", self.batch_size)
         _non_negative_int("patience", self.patience)
+        _non_negative_int("divergence_retries", self.divergence_retries)
         _non_negative_int("seed", self.seed)
         _choice("fill", self.fill, FILL_POLICIES)
         _choice("scaler", self.scaler, SCALERS)

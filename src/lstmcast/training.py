@@ -3,7 +3,10 @@
 The scaled series lives as one tensor on the training device; each batch is gathered there by
 index from a shuffled list of window starts, so no window array and no DataLoader exist.
 Every epoch: shuffle, step through all training windows (the last partial batch included),
-measure the validation loss, keep the best weights, stop early or on divergence.
+measure the validation loss, keep the best weights, stop early. An epoch that diverges (loss
+not finite, or EXPLODE_FACTOR times the starting loss) is undone: training goes on from the
+best weights so far with a fresh optimizer at LR_CUT times the learning rate, at most
+`divergence_retries` times, and then stops with a message.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from lstmcast.errors import ConfigError
 from lstmcast.steps import EagerEpoch, GraphEpoch, epoch_order, make_step, supports_graphs
 
 EXPLODE_FACTOR = 1e3  # a training loss this many times the starting loss counts as divergence
+LR_CUT = 0.25  # the learning rate is multiplied by this after each divergence
 EVAL_BATCH = 4096
 
 EpochCallback = Callable[[int, float, float], None]
@@ -67,7 +71,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_optimizer(
-    params: list[nn.Parameter], config: RunConfig, capturable: bool = False
+    params: list[nn.Parameter],
+    config: RunConfig,
+    capturable: bool = False,
+    lr: float | None = None,
 ) -> torch.optim.Optimizer:
     """eps and rho follow Keras's defaults, so the reference models train as they do there.
 
@@ -76,20 +83,21 @@ def make_optimizer(
     per-parameter loop, Adam was a quarter of a small model's CPU step.
     """
     decay = config.weight_decay
+    lr = config.lr if lr is None else lr
     fused = None if capturable else True
     if config.optimizer == "adam":
         return torch.optim.Adam(
-            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
+            params, lr=lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
         )
     if config.optimizer == "adamw":
         return torch.optim.AdamW(
-            params, lr=config.lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
+            params, lr=lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
         )
     if config.optimizer == "rmsprop":
         return torch.optim.RMSprop(
-            params, lr=config.lr, alpha=0.9, eps=1e-7, weight_decay=decay, capturable=capturable
+            params, lr=lr, alpha=0.9, eps=1e-7, weight_decay=decay, capturable=capturable
         )
-    return torch.optim.SGD(params, lr=config.lr, weight_decay=decay, fused=fused)
+    return torch.optim.SGD(params, lr=lr, weight_decay=decay, fused=fused)
 
 
 def make_loss(name: str) -> nn.Module:
@@ -124,7 +132,6 @@ def train(
 
     lookback, horizon = config.lookback, config.horizon
     use_graph = supports_graphs(device, config.cuda_graph)
-    optimizer = make_optimizer(params, config, capturable=use_graph)
     loss_fn = make_loss(config.loss)
     train_idx = torch.as_tensor(train_starts, dtype=torch.long, device=device)
     val_idx = torch.as_tensor(val_starts, dtype=torch.long, device=device)
@@ -154,12 +161,21 @@ def train(
     bad_epochs = 0
 
     running = torch.zeros((), device=device)  # summed training loss of the epoch, on device
-    step = make_step(model, params, optimizer, window_loss, running, config.clip_norm, config.amp)
-    run_epoch = (
-        GraphEpoch(step, config.batch_size, device)
-        if use_graph
-        else EagerEpoch(step, config.batch_size)
-    )
+
+    def epoch_runner(lr: float) -> Callable[[torch.Tensor], None]:
+        """A fresh optimizer at `lr` and the epoch loop around its step."""
+        optimizer = make_optimizer(params, config, capturable=use_graph, lr=lr)
+        step = make_step(
+            model, params, optimizer, window_loss, running, config.clip_norm, config.amp
+        )
+        if use_graph:
+            return GraphEpoch(step, config.batch_size, device)
+        return EagerEpoch(step, config.batch_size)
+
+    lr = config.lr
+    run_epoch = epoch_runner(lr)
+    retries_left = config.divergence_retries
+    recoveries: list[str] = []
 
     bar = _progress_bar(config.epochs) if progress else None
     try:
@@ -177,6 +193,7 @@ def train(
                     "epoch": epoch,
                     "train_loss": train_loss,
                     "val_loss": val_loss,
+                    "lr": lr,
                     "seconds": time.perf_counter() - epoch_started,
                 }
             )
@@ -184,6 +201,18 @@ def train(
                 bar[0].update(
                     bar[1], advance=1, losses=f"train {train_loss:.4g}  val {val_loss:.4g}"
                 )
+            if (diverged or not math.isfinite(val_loss)) and retries_left > 0:
+                # undo the epoch: back to the best weights, a fresh optimizer, a smaller step
+                retries_left -= 1
+                lr *= LR_CUT
+                model.load_state_dict(best_state)
+                run_epoch = epoch_runner(lr)
+                recoveries.append(
+                    f"epoch {epoch} diverged (training loss {train_loss:.3g}): restarted from "
+                    f"epoch {result.best_epoch}'s weights at lr {lr:.3g}"
+                )
+                bad_epochs += 1
+                continue
             if diverged or not math.isfinite(val_loss):
                 result.stopped = "diverged"
                 result.message = _divergence_message(epoch, train_loss, result, config)
@@ -206,6 +235,8 @@ def train(
     finally:
         if bar is not None:
             bar[0].stop()
+    if recoveries:
+        result.message = "; ".join([*recoveries, result.message] if result.message else recoveries)
     model.load_state_dict(best_state)
     model.eval()
     result.seconds = time.perf_counter() - started
@@ -214,6 +245,8 @@ def train(
 
 def _divergence_message(epoch: int, loss: float, result: TrainResult, config: RunConfig) -> str:
     tips = ["a lower --lr"]
+    if config.divergence_retries == 0:
+        tips.append("--divergence-retries 2")
     if config.clip_norm == 0:
         tips.insert(0, "--clip-norm 1.0")
     if config.activation != "tanh":
