@@ -70,3 +70,24 @@ def test_nonzero_bias_hh_is_used_like_nn_lstm(monkeypatch):
     got, _ = run(layer, x, True, monkeypatch)
     want, _ = run(layer, x, False, monkeypatch)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_dropout_is_inverted_dropout_with_a_repeatable_mask():
+    x = torch.randn(64, 40, 50, requires_grad=True)
+    layer = cpu_lstm.Dropout(0.3)
+    torch.manual_seed(0)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.01  # 128,000 draws
+    torch.testing.assert_close(y[kept], x[kept] / 0.7)
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad != 0, kept)  # the backward regenerates the same mask
+    torch.testing.assert_close(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.7))
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y)  # torch.manual_seed repeats it
+    assert not torch.equal(layer(x), y)  # and the next call draws a new mask
+    # masks of neighbouring elements are not correlated (a hash, not a stride pattern)
+    flat = kept.flatten().float()
+    assert abs(torch.corrcoef(torch.stack((flat[:-1], flat[1:])))[0, 1].item()) < 0.02
+    layer.eval()
+    assert torch.equal(layer(x), x)

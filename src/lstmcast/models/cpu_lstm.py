@@ -17,7 +17,8 @@ from types import ModuleType
 from typing import Any
 
 import torch
-from torch import Tensor
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from lstmcast.models.recurrence import KERNEL_ACTIVATIONS
 
@@ -35,7 +36,7 @@ def load() -> ModuleType | None:
         from torch.utils.cpp_extension import load as build
 
         return build(
-            name=f"lstmcast_cpu_lstm_v12_{_cpu_tag()}",
+            name=f"lstmcast_cpu_lstm_v14_{_cpu_tag()}",
             sources=[str(Path(__file__).with_name("cpu_lstm.cpp"))],
             extra_cflags=[
                 "-O3",
@@ -90,10 +91,46 @@ class CompiledLayer(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_hs: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         x_ones, hs, cs, gates, *weights = ctx.saved_tensors
-        dx, dw_ih, dw_hh, dbias = load().backward(  # type: ignore[union-attr]
+        dx, *per_direction = load().backward(  # type: ignore[union-attr]
             grad_hs, x_ones, weights, hs, cs, gates, ctx.code, ctx.needs_input_grad[0]
         )
         grads: list[Tensor | None] = [dx, None]
         for d in range(len(weights) // 4):
-            grads += [dw_ih[d], dw_hh[d], dbias[d], dbias[d]]
+            dw_ih, dw_hh, dbias = per_direction[3 * d : 3 * d + 3]
+            grads += [dw_ih, dw_hh, dbias, dbias]  # b_ih and b_hh enter as their sum
         return tuple(grads)
+
+
+class CompiledDropout(torch.autograd.Function):
+    """Inverted dropout whose mask is a hash of (element, seed): regenerated, not stored, in
+    the backward pass. The seed comes from torch's generator, so torch.manual_seed repeats it."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor, p: float) -> Tensor:  # type: ignore[override]
+        seed = int(torch.randint(0, 2**62, (), dtype=torch.int64))
+        ctx.p, ctx.seed = p, seed
+        return load().dropout(x, p, seed)  # type: ignore[union-attr]
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        return load().dropout(grad, ctx.p, ctx.seed), None  # type: ignore[union-attr]
+
+
+class Dropout(nn.Module):
+    """nn.Dropout, with the compiled mask on the CPU (torch's CPU dropout is a Mersenne
+    twister draw per element; see cpu_lstm.cpp). Elsewhere, or without the extension, it is
+    torch's own."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type == "cpu" and supports("linear", x.dtype):
+            return CompiledDropout.apply(x, self.p)
+        return F.dropout(x, self.p, training=True)

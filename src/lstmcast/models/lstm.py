@@ -10,6 +10,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
+from lstmcast.models.cpu_lstm import Dropout
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 
 # Reference Keras models, as overrides of LSTMConfig's defaults.
@@ -124,7 +125,7 @@ class LSTMForecaster(nn.Module):
             )
             for k, units in enumerate(config.layers)
         )
-        self.dropout = nn.Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
+        self.dropout = Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
         self.head = nn.Linear(sizes[-1], config.horizon * self.n_targets)
         nn.init.xavier_uniform_(self.head.weight)  # Keras Dense: glorot_uniform kernel
         nn.init.zeros_(self.head.bias)  # and zero bias

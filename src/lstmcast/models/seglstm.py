@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
+from lstmcast.models.cpu_lstm import Dropout
 from lstmcast.models.lstm import check_bool, check_dropout, check_int, check_outputs
 
 REVIN_MODES = ("last", "mean")
@@ -76,7 +77,7 @@ class SegLSTM(nn.Module):
         self.lstm = nn.LSTM(D, D, batch_first=True)  # shared by encoder and decoder
         self.position = nn.Parameter(torch.randn(self.n_out, D - D // 2))  # (M, D - D/2)
         self.channel = nn.Parameter(torch.randn(self.n_targets, D // 2))  # (T, D/2)
-        self.head = nn.Sequential(nn.Dropout(config.dropout), nn.Linear(D, S))
+        self.head = nn.Sequential(Dropout(config.dropout), nn.Linear(D, S))
 
     def forward(self, x: Tensor) -> Tensor:
         # B batch, L lookback, T targets, S segment, N = ceil(L/S) input segments,
