@@ -6,10 +6,12 @@
 // packing cost more than the arithmetic. Here every batch row's recurrence is independent of
 // the others, so each thread owns blocks of rows for the whole sequence (no barrier per step),
 // and each step is a register-blocked product of those rows with the recurrent kernel (packed,
-// in cache) fused with the gate arithmetic. The recurrent kernel's gradient is accumulated in
-// the same pass; the input projection and its gradients are single large matmuls (ATen).
-// Built on first use by torch.utils.cpp_extension (lstmcast/models/cpu_lstm.py); the torch
-// loop in recurrence.py is the reference it is tested against.
+// in cache) fused with the gate arithmetic. The input projection (the bias riding on a column
+// of ones) and the gradients of both kernels are computed in the same loops; only the
+// gradient of the layer's input, when needed, is an ATen matmul. The file also holds the CPU
+// dropout (a hashed mask, at the end). Built on first use by torch.utils.cpp_extension
+// (lstmcast/models/cpu_lstm.py); the torch loop in recurrence.py is the reference it is
+// tested against.
 //
 // Shapes: B batch, L steps, I inputs, D directions, U units, G = 4U (gates i, f, g, o).
 // Per-step arrays are batch first, (B, L, D, width), so the output needs no transposes; the
