@@ -4,6 +4,7 @@ The three reference Keras models are presets of this one module (see PRESETS); w
 initialisation, equations and trainable parameter counts they are the same networks.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,15 @@ def check_dropout(value: object) -> float:
 def check_bool(name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise ConfigError(f"The {name!r} parameter must be a bool. Got {value!r} instead.")
+
+
+def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
+    """Raise ConfigError unless `value` is one of `choices` (listed in the given order)."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ConfigError(
+            f"The {name!r} parameter must be one of {', '.join(choices)}. Got {value!r} instead."
+        )
 
 
 def check_outputs(n_features: object, horizon: object, n_targets: object) -> int:
@@ -95,11 +105,7 @@ class LSTMConfig:
         check_bool("bidirectional", self.bidirectional)
         object.__setattr__(self, "dropout", check_dropout(self.dropout))
         check_bool("revin", self.revin)
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(
-                f"The 'activation' parameter must be one of {', '.join(sorted(ACTIVATIONS))}. "
-                f"Got {self.activation!r} instead."
-            )
+        check_choice("activation", self.activation, sorted(ACTIVATIONS))
 
 
 class LSTMForecaster(nn.Module):

@@ -28,7 +28,13 @@ from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
 from lstmcast.models.cpu_lstm import Dropout
-from lstmcast.models.lstm import check_bool, check_dropout, check_int, check_outputs
+from lstmcast.models.lstm import (
+    check_bool,
+    check_choice,
+    check_dropout,
+    check_int,
+    check_outputs,
+)
 
 REVIN_MODES = ("last", "mean")
 
@@ -54,11 +60,7 @@ class SegLSTMConfig:
         check_int("hidden", self.hidden, minimum=2)
         object.__setattr__(self, "dropout", check_dropout(self.dropout))
         check_bool("revin", self.revin)
-        if self.revin_mode not in REVIN_MODES:
-            raise ConfigError(
-                f"The 'revin_mode' parameter must be one of {', '.join(REVIN_MODES)}. "
-                f"Got {self.revin_mode!r} instead."
-            )
+        check_choice("revin_mode", self.revin_mode, REVIN_MODES)
 
 
 class SegLSTM(nn.Module):
