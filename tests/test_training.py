@@ -126,3 +126,11 @@ def test_early_stopping_with_patience():
     _, result = _fit(seed=0, lr=1e-9, optimizer="sgd", epochs=30, patience=2)
     assert result.stopped == "early_stopping"
     assert len(result.history) < 30
+
+
+def test_training_leaves_each_parameter_its_own_storage():
+    # on the CPU the parameters are views of one flat buffer while training (steps.FlatParameters)
+    model, _ = _fit(seed=0, epochs=2)
+    params = list(model.parameters())
+    assert len({p.untyped_storage().data_ptr() for p in params}) == len(params)
+    assert all(p.grad is None for p in params)

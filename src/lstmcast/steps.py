@@ -5,7 +5,9 @@ clip, optimizer update, and add the batch's summed loss into `running`. Small LS
 latency-bound (a step is dozens of tiny kernels), so on CUDA the whole step is captured once
 as a CUDA graph and replayed for every full batch, reading its batch from the epoch's shuffled
 order at a device-side counter. The last partial batch of an epoch runs the same step
-eagerly, so no window is dropped and nothing is re-captured.
+eagerly, so no window is dropped and nothing is re-captured. On the CPU there is no graph;
+there the parameters become views of one flat buffer (FlatParameters), so zeroing, clipping
+and the optimizer update are one operation each instead of one per tensor.
 """
 
 from __future__ import annotations
@@ -22,17 +24,59 @@ StepFn = Callable[[torch.Tensor], None]
 WARMUP_STEPS = 3  # eager steps on a side stream before capture (optimizer state, cuDNN plans)
 
 
+class FlatParameters:
+    """The parameters as views of one flat buffer, and their gradients as views of another.
+
+    The optimizer is given the one flat tensor (`data`, whose .grad is `grad`), so the
+    optimizer update, the clipping norm and zeroing the gradients each run once per step
+    instead of once per tensor: on a small model's CPU step they were a fifth of the time,
+    nearly all of it per-call overhead. Autograd adds each parameter's gradient into its view
+    in place (its .grad is always defined), so gradients are zeroed with `zero_grad`, never set
+    to None. `release()` gives every parameter its own storage back (safetensors refuses
+    tensors that share one).
+    """
+
+    def __init__(self, params: list[nn.Parameter]) -> None:
+        self.params = params
+        with torch.no_grad():
+            self.data = torch.cat([p.detach().reshape(-1) for p in params])
+        self.grad = torch.zeros_like(self.data)
+        self.data.grad = self.grad
+        offset = 0
+        for p in params:
+            size = p.numel()
+            p.data = self.data[offset : offset + size].view_as(p)
+            p.grad = self.grad[offset : offset + size].view_as(p)
+            offset += size
+
+    def zero_grad(self) -> None:
+        self.grad.zero_()
+
+    def clip_(self, max_norm: float) -> None:
+        """clip_grad_norm_'s scaling, on the one buffer. The host reads the norm (on the CPU
+        there is no device to wait for) and skips the multiply when nothing is clipped."""
+        norm = float(torch.linalg.vector_norm(self.grad))
+        if not norm <= max_norm:  # a NaN norm makes NaN gradients, as in clip_grad_norm_
+            self.grad.mul_(max_norm / (norm + 1e-6))
+
+    def release(self) -> None:
+        for p in self.params:
+            p.data = p.data.clone()
+            p.grad = None
+
+
 def make_step(
-    model: nn.Module,
     params: list[nn.Parameter],
     optimizer: torch.optim.Optimizer,
     batch_loss: Callable[[torch.Tensor], torch.Tensor],
     running: torch.Tensor,
     clip_norm: float,
     amp: bool = False,
+    flat: FlatParameters | None = None,
 ) -> StepFn:
     """The eager step: `step(batch_starts)` trains on one batch and adds its loss sum to
-    `running` without synchronising with the host."""
+    `running` without synchronising with the host. With `flat`, the optimizer holds
+    `flat.data` and the gradients are zeroed and clipped there."""
     device_type = running.device.type
 
     def step(starts: torch.Tensor) -> None:
@@ -41,10 +85,16 @@ def make_step(
         )
         with autocast:
             loss = batch_loss(starts)
-        optimizer.zero_grad(set_to_none=True)
+        if flat is None:
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            flat.zero_grad()
         loss.backward()
         if clip_norm > 0:
-            nn.utils.clip_grad_norm_(params, clip_norm, foreach=True)
+            if flat is None:
+                nn.utils.clip_grad_norm_(params, clip_norm, foreach=True)
+            else:
+                flat.clip_(clip_norm)
         optimizer.step()
         running.add_(loss.detach().float() * starts.shape[0])
 

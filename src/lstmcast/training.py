@@ -25,7 +25,14 @@ from torch import nn
 from lstmcast.batching import gather_inputs, gather_targets
 from lstmcast.config import RunConfig
 from lstmcast.errors import ConfigError
-from lstmcast.steps import EagerEpoch, GraphEpoch, epoch_order, make_step, supports_graphs
+from lstmcast.steps import (
+    EagerEpoch,
+    FlatParameters,
+    GraphEpoch,
+    epoch_order,
+    make_step,
+    supports_graphs,
+)
 
 EXPLODE_FACTOR = 1e3  # a training loss this many times the starting loss counts as divergence
 LR_CUT = 0.25  # the learning rate is multiplied by this after each divergence
@@ -71,7 +78,7 @@ def resolve_device(name: str) -> torch.device:
 
 
 def make_optimizer(
-    params: list[nn.Parameter],
+    params: list[nn.Parameter] | list[torch.Tensor],
     config: RunConfig,
     capturable: bool = False,
     lr: float | None = None,
@@ -161,12 +168,17 @@ def train(
     bad_epochs = 0
 
     running = torch.zeros((), device=device)  # summed training loss of the epoch, on device
+    # One flat buffer where every operation is paid for on the host; a CUDA graph already
+    # replays the per-tensor kernels at no launch cost, and cuDNN keeps its own weight layout.
+    flat = FlatParameters(params) if device.type == "cpu" else None
 
     def epoch_runner(lr: float) -> Callable[[torch.Tensor], None]:
         """A fresh optimizer at `lr` and the epoch loop around its step."""
-        optimizer = make_optimizer(params, config, capturable=use_graph, lr=lr)
+        optimizer = make_optimizer(
+            params if flat is None else [flat.data], config, capturable=use_graph, lr=lr
+        )
         step = make_step(
-            model, params, optimizer, window_loss, running, config.clip_norm, config.amp
+            params, optimizer, window_loss, running, config.clip_norm, config.amp, flat
         )
         if use_graph:
             return GraphEpoch(step, config.batch_size, device)
@@ -235,6 +247,8 @@ def train(
     finally:
         if bar is not None:
             bar[0].stop()
+        if flat is not None:
+            flat.release()
     if recoveries:
         result.message = "; ".join([*recoveries, result.message] if result.message else recoveries)
     model.load_state_dict(best_state)
