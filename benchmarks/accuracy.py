@@ -54,6 +54,19 @@ def machine(device: str) -> str:
     return f"{cpu}, {os.cpu_count()} cores"
 
 
+# Architecture options that change what a row measures: rows differing in them are kept apart
+# in the cache and the tables (e.g. the presets before and after the benchmark's revin/tanh).
+SETTINGS = ("revin", "activation")
+
+
+def settings(options: dict[str, Any]) -> str:
+    return ", ".join(
+        "revin" if key == "revin" and value is True else str(value)
+        for key, value in sorted(options.items())
+        if key in SETTINGS and value not in (None, False)
+    )
+
+
 def key(row: dict[str, Any]) -> tuple[Any, ...]:
     return (
         row["dataset"],
@@ -62,6 +75,7 @@ def key(row: dict[str, Any]) -> tuple[Any, ...]:
         row["lookback"],
         row["seed"],
         row.get("epochs_cap"),
+        settings(row.get("options", {})),
     )
 
 
@@ -74,7 +88,7 @@ def read_cache(path: Path) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace, cache: Path) -> None:
     import torch
 
-    from lstmcast.benchmark import load_protocol, run_one
+    from lstmcast.benchmark import ARCHITECTURE, load_protocol, run_one
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     done = {key(row) for row in read_cache(cache)}
@@ -92,6 +106,7 @@ def run(args: argparse.Namespace, cache: Path) -> None:
                             "lookback": lookback,
                             "seed": seed,
                             "epochs_cap": args.epochs,
+                            "options": ARCHITECTURE.get(name, {}),
                         }
                         if key(wanted) in done:
                             continue
@@ -100,7 +115,7 @@ def run(args: argparse.Namespace, cache: Path) -> None:
                             data, name, horizon, lookback, seed, device=args.device, options=options
                         )
                         row.update(
-                            wanted,
+                            {k: v for k, v in wanted.items() if k != "options"},
                             machine=machine(row["device"]),
                             command=command,
                             date=dt.date.today().isoformat(),
@@ -159,10 +174,14 @@ def report(rows: list[dict[str, Any]], horizons: list[int]) -> str:
         lines.append("|---|---|---|" + "---|" * len(hs) + "---|---|")
         groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
         for r in ours:
-            groups[(r["model"], r["lookback"], r.get("epochs_cap"), r["device"])].append(r)
+            model = r["model"]
+            if settings(r.get("options", {})):
+                model += f" [{settings(r['options'])}]"
+            groups[(model, r["lookback"], r.get("epochs_cap"), r["device"])].append(r)
         order = {m: i for i, m in enumerate(MODELS)}
         for (model, lookback, cap, device), group in sorted(
-            groups.items(), key=lambda g: (order.get(g[0][0], 99), g[0][1], str(g[0][2:]))
+            groups.items(),
+            key=lambda g: (order.get(g[0][0].split(" ")[0], 99), g[0][1], str(g[0][2:])),
         ):
             cells = []
             for h in hs:
