@@ -3,6 +3,7 @@
     python benchmarks/speed.py                  # full table (CPU here, or CUDA when present)
     python benchmarks/speed.py --quick          # lookback 10, batch 32 only
     python benchmarks/speed.py --memory-rows 10000000   # + the 10M-row peak-RSS check
+    python benchmarks/speed.py --batches 32 --repeat 2  # each cell's best of two passes
 
 Each measurement runs in its own subprocess (so peak RSS belongs to it alone): build the
 model, train one warm-up epoch, then time TIMED_EPOCHS full epochs over all training windows
@@ -434,6 +435,13 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="run the whole matrix N times and keep each cell's fastest run (on a noisy shared "
+        "machine every framework then gets the same N chances, in interleaved order)",
+    )
+    parser.add_argument(
         "--memory-rows", type=int, default=0, help="also run the big-series RSS check"
     )
     parser.add_argument("--json", help="also write the rows to this JSON file")
@@ -458,30 +466,39 @@ def main() -> None:
     print(
         f"machine: {machine()}; data {ROWS:,} x {FEATURES}, horizon 1; device {device}", flush=True
     )
-    rows = []
-    for arch in args.archs.split(","):
-        for lookback in lookbacks:
-            for batch in batches:
-                for framework in frameworks:
-                    spec = {
-                        "framework": framework,
-                        "arch": arch,
-                        "lookback": lookback,
-                        "batch": batch,
-                        "device": device,
-                    }
-                    row = (
-                        measure_in_process(spec)
-                        if args.in_process
-                        else run_in_subprocess(spec, args.timeout)
-                    )
-                    rows.append(row)
-                    shown = row.get("error") or f"{row['windows_per_s']:,.0f} windows/s"
-                    print(
-                        f"  {framework:<18} {arch:<13} L={lookback:<3} B={batch:<5} {shown}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+    specs = [
+        {
+            "framework": framework,
+            "arch": arch,
+            "lookback": lookback,
+            "batch": batch,
+            "device": device,
+        }
+        for arch in args.archs.split(",")
+        for lookback in lookbacks
+        for batch in batches
+        for framework in frameworks
+    ]
+    best: dict[int, dict[str, Any]] = {}
+    for repetition in range(args.repeat):
+        for i, spec in enumerate(specs):
+            if "error" in best.get(i, {}):
+                continue  # a framework that cannot run this cell will not on the next pass
+            row = (
+                measure_in_process(spec)
+                if args.in_process
+                else run_in_subprocess(spec, args.timeout)
+            )
+            if i not in best or row.get("windows_per_s", 0) > best[i].get("windows_per_s", 0):
+                best[i] = row
+            shown = row.get("error") or f"{row['windows_per_s']:,.0f} windows/s"
+            print(
+                f"  [{repetition + 1}/{args.repeat}] {spec['framework']:<18} {spec['arch']:<13} "
+                f"L={spec['lookback']:<3} B={spec['batch']:<5} {shown}",
+                file=sys.stderr,
+                flush=True,
+            )
+    rows = [best[i] for i in range(len(specs))]
     if args.memory_rows:
         spec = {
             "framework": "memory",
