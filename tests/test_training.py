@@ -134,3 +134,16 @@ def test_training_leaves_each_parameter_its_own_storage():
     params = list(model.parameters())
     assert len({p.untyped_storage().data_ptr() for p in params}) == len(params)
     assert all(p.grad is None for p in params)
+
+
+def test_parameters_of_mixed_dtypes_train_without_the_flat_buffer():
+    torch.manual_seed(0)
+    series = torch.randn(120, 1)
+    model = Recorder()
+    model.offset = nn.Parameter(torch.zeros(1, dtype=torch.float64))  # unused, other dtype
+    config = make_config({"lookback": 4, "epochs": 2, "batch_size": 16, "patience": 0})
+    result = train(
+        model, series, np.arange(0, 80), np.arange(80, 110), config, n_targets=1, progress=False
+    )
+    assert len(result.history) == 2 and math.isfinite(result.history[-1]["train_loss"])
+    assert model.weight.dtype == torch.float32 and model.offset.dtype == torch.float64

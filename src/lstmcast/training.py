@@ -170,7 +170,8 @@ def train(
     running = torch.zeros((), device=device)  # summed training loss of the epoch, on device
     # One flat buffer where every operation is paid for on the host; a CUDA graph already
     # replays the per-tensor kernels at no launch cost, and cuDNN keeps its own weight layout.
-    flat = FlatParameters(params) if device.type == "cpu" else None
+    one_dtype = len({p.dtype for p in params}) == 1  # one buffer holds one dtype
+    flat = FlatParameters(params) if device.type == "cpu" and one_dtype else None
 
     def epoch_runner(lr: float) -> Callable[[torch.Tensor], None]:
         """A fresh optimizer at `lr` and the epoch loop around its step."""
