@@ -6,22 +6,24 @@ from torch import nn
 
 from lstmcast import models
 from lstmcast.config import make_config
-from lstmcast.steps import FlatParameters
+from lstmcast.steps import FlatParameters, make_step
 from lstmcast.training import make_optimizer
 
 
-def _step(model, params, optimizer, x, y, clip_norm, flat=None):
-    loss = nn.functional.mse_loss(model(x), y)
-    if flat is None:
-        optimizer.zero_grad(set_to_none=True)
-    else:
-        flat.zero_grad()
-    loss.backward()
-    if flat is None:
-        nn.utils.clip_grad_norm_(params, clip_norm)
-    else:
-        flat.clip_(clip_norm)
-    optimizer.step()
+def _stepper(model, params, optimizer, clip_norm, flat=None):
+    """lstmcast's own step (steps.make_step) on batches given directly as (x, y)."""
+    batch = {}
+
+    def batch_loss(starts):
+        return nn.functional.mse_loss(model(batch["x"]), batch["y"])
+
+    step = make_step(params, optimizer, batch_loss, torch.zeros(()), clip_norm, flat=flat)
+
+    def run(x, y):
+        batch.update(x=x, y=y)
+        step(torch.arange(len(x)))
+
+    return run
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "sgd"])
@@ -37,12 +39,14 @@ def test_flat_parameters_train_like_the_separate_tensors(optimizer, clip_norm):
     flat = FlatParameters(twin_params)
     optimizer_flat = make_optimizer([flat.data], config)
     start = flat.data.clone()
+    step = _stepper(model, params, reference, clip_norm)
+    step_flat = _stepper(twin, twin_params, optimizer_flat, clip_norm, flat)
     for _ in range(5):
         x, y = torch.randn(8, 6, 3), torch.randn(8, 2, 3)
         torch.manual_seed(1)  # the same dropout masks for both
-        _step(model, params, reference, x, y, clip_norm)
+        step(x, y)
         torch.manual_seed(1)
-        _step(twin, twin_params, optimizer_flat, x, y, clip_norm, flat)
+        step_flat(x, y)
     for a, b in zip(params, twin_params, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
         assert b.data_ptr() != a.data_ptr()
