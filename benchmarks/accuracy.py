@@ -88,7 +88,7 @@ def read_cache(path: Path) -> list[dict[str, Any]]:
 def run(args: argparse.Namespace, cache: Path) -> None:
     import torch
 
-    from lstmcast.benchmark import ARCHITECTURE, load_protocol, run_one
+    from lstmcast.workflows.benchmark import ARCHITECTURE, load_protocol, run_one
 
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     done = {key(row) for row in read_cache(cache)}

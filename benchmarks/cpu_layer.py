@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from lstmcast.models import cpu_lstm
+from lstmcast.kernels import cpu_lstm
 from lstmcast.models.keras_lstm import KerasLSTM
 
 # (units, batch, lookback, bidirectional): the reference models' layers at the speed

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 
 from lstmcast import models
-from lstmcast.batching import gather_inputs, gather_targets
 from lstmcast.config import make_config
-from lstmcast.steps import FlatParameters
-from lstmcast.training import make_optimizer
+from lstmcast.engine.batching import gather_inputs, gather_targets
+from lstmcast.engine.steps import FlatParameters
+from lstmcast.engine.training import make_optimizer
 
 PHASES = ("gather", "forward", "zero", "backward", "clip", "optimizer")
 FEATURES, ROWS, BATCH = 7, 20_000, 32

@@ -19,15 +19,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from typing import Any
 
 import numpy as np
 import torch
 
-from lstmcast import models, training
-from lstmcast.batching import gather_targets, predict_windows
-from lstmcast.benchmark import ARCHITECTURE, TRAINING, load_protocol, score, window_starts
+from lstmcast import models
 from lstmcast.config import make_config
+from lstmcast.data import split_windows
+from lstmcast.engine import training
+from lstmcast.engine.batching import gather_targets, predict_windows
+from lstmcast.workflows.benchmark import ARCHITECTURE, TRAINING, load_protocol, score
 
 HOLD_EPOCHS = 3  # SegRNN's type3 schedule keeps the starting lr for the first 3 epochs
 
@@ -81,51 +82,42 @@ def main() -> None:
     model = models.build_for_run(config, n_features, n_features).to(device)
     series = torch.from_numpy(data.scaled).to(device)
     starts = {
-        part: window_starts(data.split, part, lookback, horizon)
+        part: split_windows(data.split, part, lookback, horizon)
         for part in ("train", "val", "test")
     }
 
-    # train() builds its optimizers inside; keep the newest to set its lr between epochs
-    optimizers: list[torch.optim.Optimizer] = []
-    make_optimizer = training.make_optimizer
-
-    def keep(*given: Any, **named: Any) -> torch.optim.Optimizer:
-        optimizers.append(make_optimizer(*given, **named))
-        return optimizers[-1]
-
-    training.make_optimizer = keep
     print(
         f"{args.data} {args.protocol} {args.model} L={lookback} H={horizon} seed {args.seed} "
         f"lr decay {args.lr_decay} {json.dumps(run_options)} {json.dumps(model_options)}"
     )
     print("| epoch | train loss | val MSE | test MSE | next lr |\n|---|---|---|---|---|")
 
-    def on_epoch(epoch: int, train_loss: float, val_loss: float) -> None:
+    def on_epoch(epoch: training.Epoch) -> None:
+        if not epoch.kept:
+            return
+        # the loop's lr seam: the optimizer that trains the next epoch
         if args.lr_decay != 1.0:
-            for group in optimizers[-1].param_groups:
-                group["lr"] = group["lr"] * (args.lr_decay if epoch >= HOLD_EPOCHS else 1.0)
+            for group in epoch.optimizer.param_groups:
+                group["lr"] = group["lr"] * (args.lr_decay if epoch.number >= HOLD_EPOCHS else 1.0)
         val = score(model, series, starts["val"], lookback, horizon)["mse"]
         test = score(model, series, starts["test"], lookback, horizon)["mse"]
         model.train()
-        lr = optimizers[-1].param_groups[0]["lr"]
+        lr = epoch.optimizer.param_groups[0]["lr"]
         print(
-            f"| {epoch} | {train_loss:.4f} | {val:.4f} | {test:.4f} | {float(lr):.2e} |", flush=True
+            f"| {epoch.number} | {epoch.train_loss:.4f} | {val:.4f} | {test:.4f} | {float(lr):.2e} |",
+            flush=True,
         )
 
     started = time.perf_counter()
-    try:
-        result = training.train(
-            model,
-            series,
-            starts["train"],
-            starts["val"],
-            config,
-            n_targets=n_features,
-            on_epoch=on_epoch,
-            progress=False,
-        )
-    finally:
-        training.make_optimizer = make_optimizer
+    result = training.train(
+        model,
+        series,
+        starts["train"],
+        starts["val"],
+        config,
+        n_targets=n_features,
+        callbacks=[on_epoch],
+    )
     val = score(model, series, starts["val"], lookback, horizon)
     test = score(model, series, starts["test"], lookback, horizon)
     print(

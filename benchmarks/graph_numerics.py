@@ -14,7 +14,7 @@ import torch
 from lstmcast import models
 from lstmcast.config import make_config
 from lstmcast.data import window_starts
-from lstmcast.training import train
+from lstmcast.engine.training import train
 
 
 def losses(arch: str, activation: str, graph: bool) -> list[float]:
@@ -35,7 +35,6 @@ def losses(arch: str, activation: str, graph: bool) -> list[float]:
         window_starts(0, 340, 400, 10, 1),
         config,
         n_targets=7,
-        progress=False,
     )
     return [h["train_loss"] for h in result.history]
 

@@ -54,7 +54,7 @@ def run_lstmcast(arch: str, lookback: int, batch: int, activation: str, device: 
     from lstmcast import models
     from lstmcast.config import make_config
     from lstmcast.data import window_starts
-    from lstmcast.training import resolve_device, train
+    from lstmcast.engine.training import resolve_device, train
 
     dev = resolve_device(device)
     series = torch.from_numpy(synthetic_series()).to(dev)
@@ -76,9 +76,7 @@ def run_lstmcast(arch: str, lookback: int, batch: int, activation: str, device: 
         }
     )
     # a handful of validation windows: the timed epochs are (almost) pure training
-    result = train(
-        model, series, starts, starts[:batch], config, n_targets=FEATURES, progress=False
-    )
+    result = train(model, series, starts, starts[:batch], config, n_targets=FEATURES)
     if len(result.history) < 2:
         raise RuntimeError(f"training stopped before a timed epoch: {result.message}")
     return len(starts) / min(row["seconds"] for row in result.history[1:])
@@ -289,7 +287,7 @@ def run_memory(rows: int, lookback: int, batch: int, device: str) -> float:
     from lstmcast import models
     from lstmcast.config import make_config
     from lstmcast.data import window_starts
-    from lstmcast.training import resolve_device, train
+    from lstmcast.engine.training import resolve_device, train
 
     rng = np.random.default_rng(0)
     series = np.cumsum(rng.standard_normal((rows, FEATURES), dtype=np.float32), axis=0)
@@ -303,7 +301,7 @@ def run_memory(rows: int, lookback: int, batch: int, device: str) -> float:
         {"lookback": lookback, "batch_size": batch, "epochs": 1, "patience": 0, "device": device}
     )
     started = time.perf_counter()
-    train(model, tensor, starts, starts[:batch], config, n_targets=FEATURES, progress=False)
+    train(model, tensor, starts, starts[:batch], config, n_targets=FEATURES)
     return len(starts) / (time.perf_counter() - started)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from lstmcast.models import triton_lstm
+from lstmcast.kernels import triton_lstm
 from lstmcast.models.keras_lstm import KerasLSTM
 
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from lstmcast.errors import ConfigError, DataError, ModelFileError, NotFittedError
-from lstmcast.forecaster import Forecaster
-from lstmcast.io import load, save
-from lstmcast.tuning import tune  # imports Optuna only when a search runs
+from lstmcast.version import __version__
+from lstmcast.workflows.forecaster import Forecaster, load, save
+from lstmcast.workflows.tuning import tune  # imports Optuna only when a search runs
 
 __all__ = [
     "ConfigError",

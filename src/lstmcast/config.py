@@ -9,12 +9,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lstmcast import choices
+from lstmcast.checks import check_choice, check_int
 from lstmcast.errors import ConfigError
 
-FILL_POLICIES = ("error", "ffill", "interpolate")
-SCALERS = ("standard", "minmax", "robust", "none")
-OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
-LOSSES = ("mse", "mae", "huber")
+OPTIMIZERS = choices.values(choices.Optimizer)
+LOSSES = choices.values(choices.Loss)
+_POSITIVE = ("lookback", "horizon", "stride", "epochs", "batch_size")
+_NON_NEGATIVE = ("patience", "divergence_retries", "seed")
+_CHOICES = {
+    "fill": choices.Fill,
+    "scaler": choices.ScalerKind,
+    "optimizer": choices.Optimizer,
+    "loss": choices.Loss,
+}
 
 
 @dataclass(frozen=True)
@@ -58,18 +66,12 @@ class RunConfig:
     amp: bool = False  # bf16 autocast (CUDA)
 
     def __post_init__(self) -> None:
-        _positive_int("lookback", self.lookback)
-        _positive_int("horizon", self.horizon)
-        _positive_int("stride", self.stride)
-        _positive_int("epochs", self.epochs)
-        _positive_int("batch_size", self.batch_size)
-        _non_negative_int("patience", self.patience)
-        _non_negative_int("divergence_retries", self.divergence_retries)
-        _non_negative_int("seed", self.seed)
-        _choice("fill", self.fill, FILL_POLICIES)
-        _choice("scaler", self.scaler, SCALERS)
-        _choice("optimizer", self.optimizer, OPTIMIZERS)
-        _choice("loss", self.loss, LOSSES)
+        for name in (*_POSITIVE, *_NON_NEGATIVE):  # stored as plain ints (JSON-safe)
+            minimum = 1 if name in _POSITIVE else 0
+            object.__setattr__(self, name, check_int(name, getattr(self, name), minimum))
+        for name, allowed in _CHOICES.items():
+            check_choice(name, getattr(self, name), choices.values(allowed))
+            object.__setattr__(self, name, str(getattr(self, name)))  # an Enum member -> str
         for name in ("val_fraction", "test_fraction"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 <= value < 1:
@@ -136,7 +138,7 @@ def make_config(values: dict[str, Any], base: RunConfig | None = None) -> RunCon
     cleaned: dict[str, Any] = {}
     for key, value in values.items():
         if key in _TUPLE_FIELDS and value is not None:
-            value = _as_tuple(key, value, _TUPLE_FIELDS[key])
+            value = as_tuple(key, value, _TUPLE_FIELDS[key])
         if key == "model_options" and not isinstance(value, dict):
             raise ConfigError(f"'model_options' must be a table of key = value. Got {value!r}.")
         cleaned[key] = value
@@ -157,7 +159,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file '{file}' is not valid TOML: {exc}") from exc
 
 
-def _as_tuple(name: str, value: Any, kind: type) -> tuple[Any, ...]:
+def as_tuple(name: str, value: Any, kind: type) -> tuple[Any, ...]:
     items = value.split(",") if isinstance(value, str) else list(value)
     try:
         result = tuple(
@@ -171,20 +173,3 @@ def _as_tuple(name: str, value: Any, kind: type) -> tuple[Any, ...]:
     if any(item == "" for item in result):
         raise ConfigError(f"The '{name}' option has an empty entry. Got {value!r} instead.")
     return result
-
-
-def _positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"The '{name}' parameter must be an int >= 1. Got {value!r} instead.")
-
-
-def _non_negative_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"The '{name}' parameter must be an int >= 0. Got {value!r} instead.")
-
-
-def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(
-            f"The '{name}' parameter must be one of {', '.join(allowed)}. Got {value!r} instead."
-        )

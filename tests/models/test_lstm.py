@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from lstmcast.errors import ConfigError
-from lstmcast.models import KerasLSTM, LSTMConfig, LSTMForecaster, build, cpu_lstm
+from lstmcast.kernels import cpu_lstm
+from lstmcast.models import KerasLSTM, LSTMConfig, LSTMForecaster, build
 
 
 def n_trainable(module: torch.nn.Module) -> int:

@@ -8,6 +8,7 @@ from lstmcast.data.split import (
     split_by_fraction,
     split_by_rows,
     split_by_time,
+    split_windows,
     window_starts,
 )
 from lstmcast.data.validate import TimeSeries, prepare
@@ -25,5 +26,6 @@ __all__ = [
     "split_by_fraction",
     "split_by_rows",
     "split_by_time",
+    "split_windows",
     "window_starts",
 ]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -13,7 +16,14 @@ PARQUET_SUFFIXES = (".parquet", ".pq")
 
 
 def read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Read `source` into a DataFrame with a plain row index.
+    """Read `source` into a DataFrame with a plain row index (see `read_table_digest`)."""
+    return read_table_digest(source)[0]
+
+
+def read_table_digest(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """Read `source` into a DataFrame with a plain row index, and the sha256 of what was read:
+    of the file's bytes, hashed as the parser reads them (the file is opened once), or of a
+    DataFrame's contents and index.
 
     A path ending in .csv, .csv.gz or .txt is read as CSV (.txt sniffs the delimiter), one
     ending in .parquet or .pq as Parquet. A DataFrame is copied shallowly and passed through.
@@ -26,7 +36,7 @@ def read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
             raise DataError(
                 f"the DataFrame is empty ({frame.shape[0]} rows, {frame.shape[1]} columns)"
             )
-        return frame
+        return frame, frame_sha256(source)
 
     path = Path(source)
     if not path.exists():
@@ -45,14 +55,23 @@ def read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
             f"'{''.join(path.suffixes) or '(none)'}'; allowed: {allowed}"
         )
 
+    digest = hashlib.sha256()
     try:
-        if kind == "Parquet":
-            frame = pd.read_parquet(path)
-        elif name.endswith(".txt"):
-            # .txt files are as often tab- or semicolon-separated as comma-separated.
-            frame = pd.read_csv(path, sep=None, engine="python")
-        else:
-            frame = pd.read_csv(path)
+        with open(path, "rb") as raw:
+            if kind == "Parquet":  # pyarrow seeks (footer first): hash the bytes, parse those
+                content = raw.read()
+                digest.update(content)
+                frame = pd.read_parquet(io.BytesIO(content))
+            else:
+                stream = _Hashing(raw, digest)
+                if name.endswith(".txt"):
+                    # .txt files are as often tab- or semicolon-separated as comma-separated.
+                    frame = pd.read_csv(stream, sep=None, engine="python")
+                elif name.endswith(".gz"):  # a stream has no name to infer compression from
+                    frame = pd.read_csv(stream, compression="gzip")
+                else:
+                    frame = pd.read_csv(stream)
+                stream.drain()  # the digest covers every byte, whatever the parser left
     except pd.errors.EmptyDataError:
         raise DataError(f"data file '{path}' is empty") from None
     # pandas and pyarrow raise many unrelated exception types on corrupt or odd files; whatever
@@ -66,7 +85,34 @@ def read_table(source: str | Path | pd.DataFrame) -> pd.DataFrame:
         raise DataError(f"data file '{path}' has no data rows (only a header)")
     if frame.shape[1] == 0:
         raise DataError(f"data file '{path}' has no columns")
-    return frame
+    return frame, digest.hexdigest()
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """sha256 of a DataFrame's contents and index."""
+    hashed = pd.util.hash_pandas_object(frame, index=True).to_numpy()
+    return hashlib.sha256(hashed.tobytes()).hexdigest()
+
+
+class _Hashing(io.RawIOBase):
+    """A read-only binary stream over `raw` that feeds every byte it hands out to `digest`."""
+
+    def __init__(self, raw: Any, digest: Any) -> None:
+        super().__init__()
+        self.raw, self.digest = raw, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self.raw.readinto(buffer)
+        if n:
+            self.digest.update(memoryview(buffer)[:n])
+        return n or 0
+
+    def drain(self) -> None:
+        while block := self.raw.read(1 << 20):
+            self.digest.update(block)
 
 
 def datetime_index_to_column(frame: pd.DataFrame, where: str) -> pd.DataFrame:

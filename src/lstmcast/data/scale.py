@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 
+from lstmcast import choices
+from lstmcast.checks import check_choice
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 
-KINDS = ("standard", "minmax", "robust", "none")
+KINDS = choices.values(choices.ScalerKind)
 # A column that is flat on the fitting rows gets scale 1 (it is only centred): dividing by a
 # spread of ~0 would turn float noise into huge values.
 _MIN_SCALE = 1e-12
@@ -27,11 +29,7 @@ class Scaler:
     scale: np.ndarray
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise ConfigError(
-                f"The 'kind' parameter must be one of {', '.join(map(repr, KINDS))}. "
-                f"Got {self.kind!r} instead."
-            )
+        check_choice("kind", self.kind, KINDS, quote=True)
         center = np.asarray(self.center, dtype=np.float64)
         scale = np.asarray(self.scale, dtype=np.float64)
         if center.ndim != 1 or center.shape != scale.shape:
@@ -115,11 +113,7 @@ def fit_scaler(values: np.ndarray, kind: str = "standard") -> Scaler:
     standard: mean and population std (ddof=0); minmax: min and max - min; robust: median and
     interquartile range (std where the IQR is 0); none: 0 and 1.
     """
-    if kind not in KINDS:
-        raise ConfigError(
-            f"The 'kind' parameter must be one of {', '.join(map(repr, KINDS))}. "
-            f"Got {kind!r} instead."
-        )
+    check_choice("kind", kind, KINDS, quote=True)
     a = np.asarray(values, dtype=np.float64)
     if a.ndim != 2 or a.shape[0] == 0 or a.shape[1] == 0:
         raise DataError(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lstmcast.data.window import check_int
+from lstmcast.checks import check_int
 from lstmcast.errors import ConfigError, DataError
 
 # Row counts computed as n * fraction land a hair below an integer (100 * 0.29 = 28.999...);
@@ -215,3 +215,19 @@ def window_starts(
     if high < low:
         return np.empty(0, dtype=np.int64)
     return np.arange(low, high + 1, stride, dtype=np.int64)
+
+
+PARTS = ("train", "val", "test")
+
+
+def split_windows(
+    split: Split, part: str, lookback: int, horizon: int, stride: int = 1
+) -> np.ndarray:
+    """Every window start of `part` ("train", "val" or "test") of `split`: train windows lie
+    wholly inside train; val and test windows take their inputs from the rows before their
+    boundary (from row 0 on), so every row of those parts is forecast."""
+    if part not in PARTS:
+        raise DataError(f"unknown split '{part}'; allowed: {', '.join(PARTS)}")
+    start, end = getattr(split, part)
+    first_input = start if part == "train" else 0
+    return window_starts(first_input, start, end, lookback, horizon, stride)

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from lstmcast import choices
+from lstmcast.checks import check_choice, check_int
 from lstmcast.data.load import datetime_index_to_column
-from lstmcast.data.window import check_int
-from lstmcast.errors import ConfigError, DataError
+from lstmcast.errors import DataError
 
-FILLS = ("error", "ffill", "interpolate")
+FILLS = choices.values(choices.Fill)
 TIME_NAMES = ("date", "datetime", "time", "timestamp", "ds")
 
 
@@ -110,11 +111,7 @@ def prepare(
     allow_constant: accept constant columns (new data for a fitted model, whose scaler came
     from the training rows: a flag may well be flat over a short recent window).
     """
-    if fill not in FILLS:
-        raise ConfigError(
-            f"The 'fill' parameter must be one of {', '.join(map(repr, FILLS))}. "
-            f"Got {fill!r} instead."
-        )
+    check_choice("fill", fill, FILLS, quote=True)
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"{source}: expected a pandas DataFrame, got {type(frame).__name__}")
     frame = datetime_index_to_column(frame, source)

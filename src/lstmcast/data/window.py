@@ -2,31 +2,10 @@
 
 from __future__ import annotations
 
-import operator
-
 import numpy as np
 
-from lstmcast.errors import ConfigError, DataError
-
-
-def check_int(name: str, value: object, minimum: int = 1) -> int:
-    """Return `value` as an int if it is an integer >= `minimum`, else raise ConfigError."""
-    # bool is an int subclass, but `lookback=True` is always a mistake.
-    if isinstance(value, bool):
-        raise ConfigError(
-            f"The '{name}' parameter must be an int >= {minimum}. Got {value!r} instead."
-        )
-    try:
-        number = operator.index(value)  # type: ignore[arg-type]
-    except TypeError:
-        raise ConfigError(
-            f"The '{name}' parameter must be an int >= {minimum}. Got {value!r} instead."
-        ) from None
-    if number < minimum:
-        raise ConfigError(
-            f"The '{name}' parameter must be an int >= {minimum}. Got {number} instead."
-        )
-    return number
+from lstmcast.checks import check_int
+from lstmcast.errors import DataError
 
 
 def sliding_windows(

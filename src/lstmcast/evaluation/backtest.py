@@ -11,8 +11,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-from lstmcast.batching import predict_windows
 from lstmcast.data import Scaler
+from lstmcast.engine.batching import predict_windows
 from lstmcast.evaluation.metrics import forecast_metrics, skill_score
 
 

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from lstmcast.checks import check_int
 from lstmcast.errors import ConfigError
-from lstmcast.models.lstm import check_int, check_outputs
+from lstmcast.models.lstm import check_outputs
 
 
 @dataclass(frozen=True)

@@ -11,45 +11,27 @@ Torch's `nn.LSTM` uses the same gate order but two bias vectors (`bias_ih`, `bia
 hard-wired tanh. We keep one `nn.LSTM` as the owner of the weights for both code paths and freeze
 its `bias_hh_*` at zero, so the trainable parameter count equals Keras's
 `4 * (units * (input_dim + units) + units)` per direction. On the CPU the whole layer, any
-activation, runs as lstmcast's C++ extension (lstmcast.models.cpu_lstm; faster than oneDNN for
+activation, runs as lstmcast's C++ extension (lstmcast.kernels.cpu_lstm; faster than oneDNN for
 these sizes). Elsewhere "tanh" runs the fused vendor kernel (cuDNN) and any other activation the
-same equations explicitly on the same tensors (lstmcast.models.recurrence: a fused Triton kernel
-on CUDA, a torch loop with a closed-form backward otherwise, which is also the CPU's fallback
-when the extension cannot be built). State-dict keys are torch's: `lstm.weight_ih_l0` (4U, I),
-`lstm.weight_hh_l0` (4U, U), `lstm.bias_ih_l0` (4U,), `lstm.bias_hh_l0` (4U,, frozen zero),
-plus `*_reverse` when bidirectional.
+same equations explicitly on the same tensors (a fused Triton kernel on CUDA, a torch loop with
+a closed-form backward otherwise, which is also the CPU's fallback when the extension cannot be
+built); lstmcast.kernels.dispatch decides which. State-dict keys are torch's:
+`lstm.weight_ih_l0` (4U, I), `lstm.weight_hh_l0` (4U, U), `lstm.bias_ih_l0` (4U,),
+`lstm.bias_hh_l0` (4U,, frozen zero), plus `*_reverse` when bidirectional.
 """
-
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.errors import ConfigError
-from lstmcast.models import cpu_lstm
-from lstmcast.models.recurrence import keras_recurrence
+from lstmcast.kernels import cpu_lstm, dispatch
+from lstmcast.kernels.activations import ACTIVATIONS
+from lstmcast.kernels.dispatch import Backend
 
-
-def _identity(x: Tensor) -> Tensor:
-    return x
-
-
-# Keras activation names -> torch functions. Keras 3's hard_sigmoid is relu6(x + 3) / 6.
-ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
-    "tanh": torch.tanh,
-    "relu": torch.relu,
-    "sigmoid": torch.sigmoid,
-    "hard_sigmoid": F.hardsigmoid,
-    "elu": F.elu,
-    "selu": F.selu,
-    "gelu": F.gelu,  # Keras default approximate=False, like torch
-    "silu": F.silu,
-    "swish": F.silu,
-    "softsign": F.softsign,
-    "softplus": F.softplus,
-    "linear": _identity,
-}
+# ACTIVATIONS (Keras names -> torch functions) lives beside the kernels' tables of the same
+# names; the models import it from here.
+__all__ = ["ACTIVATIONS", "KerasLSTM"]
 
 
 class KerasLSTM(nn.Module):
@@ -113,21 +95,28 @@ class KerasLSTM(nn.Module):
             b_hh.zero_()
 
     def forward(self, x: Tensor) -> Tensor:
-        # B batch, L time steps, I input size, U units, D directions
-        if x.device.type == "cpu" and cpu_lstm.supports(self.activation, x.dtype):
-            weights = [w for direction in self.lstm.all_weights for w in direction]
-            hs = cpu_lstm.CompiledLayer.apply(x, self.activation, *weights)  # (B, L, D, U)
-            if self.return_sequences:
-                return hs.flatten(2)  # (B, L, D*U), forward first
-            if self.num_directions == 1:
-                return hs[:, -1, 0]
-            return torch.cat((hs[:, -1, 0], hs[:, 0, 1]), dim=1)  # each direction's last step
-        if self.fused:
-            out, (h_n, _) = self.lstm(x)  # out (B, L, D*U), h_n (D, B, U)
-            if self.return_sequences:
-                return out
-            return h_n.transpose(0, 1).reshape(x.shape[0], -1)  # (B, D*U), forward first
-        return self._forward_explicit(x)
+        chosen = dispatch.backend(self.activation, x.device, x.dtype, self.units, self.fused)
+        if chosen is Backend.cpp:
+            return self._forward_compiled(x)
+        if chosen is Backend.nn_lstm:
+            return self._forward_fused(x)
+        return self._forward_explicit(x)  # the recurrence on Triton or the torch loop
+
+    def _forward_compiled(self, x: Tensor) -> Tensor:
+        # B batch, L time steps, U units, D directions
+        weights = [w for direction in self.lstm.all_weights for w in direction]
+        hs = cpu_lstm.CompiledLayer.apply(x, self.activation, *weights)  # (B, L, D, U)
+        if self.return_sequences:
+            return hs.flatten(2)  # (B, L, D*U), forward first
+        if self.num_directions == 1:
+            return hs[:, -1, 0]
+        return torch.cat((hs[:, -1, 0], hs[:, 0, 1]), dim=1)  # each direction's last step
+
+    def _forward_fused(self, x: Tensor) -> Tensor:
+        out, (h_n, _) = self.lstm(x)  # out (B, L, D*U), h_n (D, B, U)
+        if self.return_sequences:
+            return out
+        return h_n.transpose(0, 1).reshape(x.shape[0], -1)  # (B, D*U), forward first
 
     def _forward_explicit(self, x: Tensor) -> Tensor:
         # B batch, L time steps, I input size, U units, D directions
@@ -142,12 +131,12 @@ class KerasLSTM(nn.Module):
         xs = xt.unsqueeze(0) if D == 1 else torch.stack((xt, xt.flip(0)))
         # Input projection for every step in one batched matmul: (D, L*B, 4U) -> (D, L, B, 4U)
         # One F.linear per direction rather than one baddbmm: its weight gradient (K = L*B)
-        # gets cuBLAS's split-K kernels that way (see recurrence.weight_grad).
+        # gets cuBLAS's split-K kernels that way (see kernels.gradients.weight_grad).
         bias = b_ih + b_hh  # (D, 4U)
         xp = torch.stack([F.linear(xs[d], w_ih[d], bias[d]) for d in range(D)])  # (D, L, B, 4U)
         w_hh_t = w_hh.transpose(1, 2)  # (D, U, 4U)
 
-        hs = keras_recurrence(xp, w_hh_t, self.activation, act)  # (D, L, B, U)
+        hs = dispatch.keras_recurrence(xp, w_hh_t, self.activation, act)  # (D, L, B, U)
         if not self.return_sequences:
             return hs[:, -1].transpose(0, 1).reshape(B, D * U)  # final states, forward first
         seq = hs.transpose(1, 2)  # (D, B, L, U)

@@ -4,14 +4,14 @@ The three reference Keras models are presets of this one module (see PRESETS); w
 initialisation, equations and trainable parameter counts they are the same networks.
 """
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from torch import Tensor, nn
 
+from lstmcast.checks import check_bool, check_choice, check_int
 from lstmcast.errors import ConfigError
-from lstmcast.models.cpu_lstm import Dropout
+from lstmcast.kernels.cpu_lstm import Dropout
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 
 # Reference Keras models, as overrides of LSTMConfig's defaults.
@@ -25,14 +25,6 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def check_int(name: str, value: object, minimum: int = 1) -> None:
-    """Raise ConfigError unless `value` is an int (not a bool) >= minimum."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"The {name!r} parameter must be an int >= {minimum}. Got {value!r} instead."
-        )
-
-
 def check_dropout(value: object) -> float:
     """Raise ConfigError unless `value` is a number in [0, 1); return it as a float."""
     is_number = isinstance(value, int | float) and not isinstance(value, bool)
@@ -41,20 +33,6 @@ def check_dropout(value: object) -> float:
             f"The 'dropout' parameter must be a float in [0, 1). Got {value!r} instead."
         )
     return float(value)  # type: ignore[arg-type]
-
-
-def check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise ConfigError(f"The {name!r} parameter must be a bool. Got {value!r} instead.")
-
-
-def check_choice(name: str, value: object, choices: Iterable[str]) -> None:
-    """Raise ConfigError unless `value` is one of `choices` (listed in the given order)."""
-    choices = tuple(choices)
-    if value not in choices:
-        raise ConfigError(
-            f"The {name!r} parameter must be one of {', '.join(choices)}. Got {value!r} instead."
-        )
 
 
 def check_outputs(n_features: object, horizon: object, n_targets: object) -> int:

@@ -26,15 +26,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmcast.checks import check_bool, check_choice, check_int
 from lstmcast.errors import ConfigError
-from lstmcast.models.cpu_lstm import Dropout
-from lstmcast.models.lstm import (
-    check_bool,
-    check_choice,
-    check_dropout,
-    check_int,
-    check_outputs,
-)
+from lstmcast.kernels.cpu_lstm import Dropout
+from lstmcast.models.lstm import check_dropout, check_outputs
 
 REVIN_MODES = ("last", "mean")
 

@@ -1,0 +1,5 @@
+"""`python -m lstmcast.cli ...` runs the command line."""
+
+from lstmcast.cli.app import main
+
+main()

@@ -1,0 +1,438 @@
+"""The `lstmcast` command line (Typer). User mistakes print one line on stderr and exit 2.
+
+torch is imported inside the commands, so `lstmcast --help` answers at once."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from lstmcast import choices
+from lstmcast.choices import values
+from lstmcast.cli.options import choice_metavar, run_options
+from lstmcast.cli.progress import epoch_progress, trial_lines
+from lstmcast.config import RunConfig, make_config, read_toml
+from lstmcast.errors import LstmcastError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Multivariate time-series forecasting with LSTM networks.",
+)
+# Piped output (CI logs, `| tee`) gets a fixed width so tables don't fold into ellipses.
+out = Console(width=None if sys.stdout.isatty() else 120)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn lstmcast's own errors (bad data, options, model files) into one line + exit 2."""
+    try:
+        yield
+    except LstmcastError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+# ------------------------------------------------------------ arguments shared by commands
+DataArg = Annotated[
+    str, typer.Argument(help="CSV/Parquet file, or a bundled dataset name (etth1).")
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML file of options; flags override it.")
+]
+RunDir = Annotated[Path, typer.Argument(help="Run or model directory written by `lstmcast train`.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def resolve_config(config_file: Path | None, flags: dict[str, Any]) -> RunConfig:
+    """Defaults < TOML file < flags that were given."""
+    return make_config(merged_options(config_file, flags))
+
+
+def merged_options(config_file: Path | None, flags: dict[str, Any]) -> dict[str, Any]:
+    """The TOML file's run options (its tables other than model_options left out) with the
+    flags that were given on top; model_options tables are merged, flags winning."""
+    values: dict[str, Any] = {}
+    if config_file is not None:
+        values.update(
+            {
+                k: v
+                for k, v in read_toml(config_file).items()
+                if not isinstance(v, dict) or k == "model_options"
+            }
+        )
+    given = dict(flags)
+    if "model_options" in given:
+        given["model_options"] = {**values.get("model_options", {}), **given["model_options"]}
+    values.update(given)
+    return values
+
+
+def resolve_data(data: str) -> Any:
+    """A path as given, or the DataFrame of a bundled dataset when no such file exists."""
+    from lstmcast import datasets
+
+    if not Path(data).exists() and data.lower() in datasets.DATASETS:
+        return datasets.load(data)
+    return data
+
+
+def warn_if_diverged(training: dict[str, Any]) -> None:
+    if training.get("stopped") == "diverged":
+        err.print(f"[yellow]warning:[/] {training['message']}", highlight=False)
+
+
+# --------------------------------------------------------------------------------- commands
+@app.command("models")
+def list_models() -> None:
+    """List the model names with one line each."""
+    from lstmcast.models import MODELS
+
+    table = Table("model", "description", box=None)
+    for name, description in MODELS.items():
+        table.add_row(name, description)
+    out.print(table)
+
+
+@app.command()
+@run_options()
+def train(
+    data: DataArg,
+    out_dir: Annotated[Path, typer.Option("--out", help="Run directory to write.")] = Path(
+        "runs/latest"
+    ),
+    config: ConfigOpt = None,
+    quiet: Quiet = False,
+    *,
+    run: dict[str, Any],
+) -> None:
+    """Train a model, evaluate it on the test split beside repeat_last, and write the run."""
+    with user_errors():
+        run_config = resolve_config(config, run)
+        from lstmcast.workflows.runs import train_run
+
+        with epoch_progress(err, quiet) as callbacks:
+            metrics = train_run(resolve_data(data), run_config, out_dir, callbacks=callbacks)
+        warn_if_diverged(metrics["training"])
+        print_metrics(metrics)
+        err.print(f"wrote {out_dir}", highlight=False)
+
+
+@app.command()
+def evaluate(
+    run: RunDir,
+    data: DataArg,
+    split: Annotated[
+        str,
+        typer.Option(
+            help="Part of DATA to evaluate.", metavar=choice_metavar(values(choices.Part))
+        ),
+    ] = "test",
+    as_json: JsonOut = False,
+) -> None:
+    """Evaluate a saved model on DATA's split beside repeat_last."""
+    with user_errors():
+        from lstmcast.workflows.forecaster import load
+
+        metrics = load(run).evaluate(resolve_data(data), split=split)
+        if as_json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            print_metrics(metrics)
+
+
+@app.command()
+def predict(
+    run: RunDir,
+    data: DataArg,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="CSV to write; stdout if absent.")
+    ] = None,
+) -> None:
+    """Forecast the horizon steps after DATA's last row."""
+    with user_errors():
+        from lstmcast.files import atomic_write
+        from lstmcast.workflows.forecaster import load
+
+        frame = load(run).predict(resolve_data(data))
+        text = frame.to_csv()
+        if out_file is None:
+            sys.stdout.write(text)
+        else:
+            atomic_write(out_file, text.encode())
+            err.print(f"wrote {out_file}", highlight=False)
+
+
+@app.command()
+@run_options(exclude=("model",))
+def compare(
+    data: DataArg,
+    models: Annotated[
+        str, typer.Option(help="Comma-separated model names (see `lstmcast models`).")
+    ] = "simple,stacked,bidirectional,linear,repeat_last",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Also write each run here.")] = None,
+    config: ConfigOpt = None,
+    quiet: Quiet = False,
+    as_json: JsonOut = False,
+    *,
+    run: dict[str, Any],
+) -> None:
+    """Train several models on the same data and split; print one table."""
+    names = [m.strip() for m in models.split(",") if m.strip()]
+    with user_errors():
+        from lstmcast.workflows.runs import compare_models
+
+        base = resolve_config(config, run)
+        with epoch_progress(err, quiet) as callbacks:
+            rows = compare_models(resolve_data(data), base, names, out_dir, callbacks=callbacks)
+        for row in rows:
+            warn_if_diverged(row)
+        if as_json:
+            print(json.dumps({"results": rows}, indent=2))
+        else:
+            print_comparison(rows)
+
+
+# What the benchmark protocol leaves free: the model and the training, not the data handling.
+BENCHMARK_FREE = (
+    "layers",
+    "dropout",
+    "activation",
+    "bidirectional",
+    "period",
+    "model_options",
+    "epochs",
+    "batch_size",
+    "optimizer",
+    "lr",
+    "weight_decay",
+    "loss",
+    "patience",
+    "clip_norm",
+    "divergence_retries",
+    "device",
+    "cuda_graph",
+    "amp",
+)
+
+
+@app.command()
+@run_options(only=BENCHMARK_FREE, epochs="per model", batch_size="per model", lr="per model")
+def benchmark(
+    data: Annotated[str, typer.Argument(help="CSV file, every column a variable.")],
+    protocol: Annotated[
+        str,
+        typer.Option(
+            help="ett-hourly, ett-minute or ratio (0.7 train / 0.2 test).",
+            metavar=choice_metavar(values(choices.Protocol)),
+        ),
+    ] = "ett-hourly",
+    models: Annotated[str, typer.Option(help="Comma-separated model names.")] = "repeat_last",
+    horizons: Annotated[str, typer.Option(help="Comma-separated horizons.")] = "96",
+    lookback: Annotated[int, typer.Option(help="Input window length L.")] = 96,
+    seeds: Annotated[int, typer.Option(help="Runs per model and horizon (seeds 0..N-1).")] = 1,
+    quiet: Quiet = False,
+    as_json: JsonOut = False,
+    *,
+    run: dict[str, Any],
+) -> None:
+    """The standard long-horizon protocol: fixed splits, train-only z-score, every test window,
+    MSE/MAE on the z-scale over all variables."""
+    with user_errors():
+        from lstmcast.checks import check_int
+        from lstmcast.config import as_tuple
+        from lstmcast.workflows.benchmark import run_benchmark, summarise
+
+        names = as_tuple("models", models, str)
+        steps = as_tuple("horizons", horizons, int)
+        check_int("seeds", seeds)
+
+        def report(row: dict[str, Any]) -> None:
+            if not quiet:
+                err.print(
+                    f"{row['model']} H={row['horizon']} seed {row['seed']}: "
+                    f"mse {row['mse']:.4f} mae {row['mae']:.4f} ({row['train_seconds']:.1f} s)",
+                    highlight=False,
+                )
+
+        rows = run_benchmark(
+            data, protocol, names, steps, lookback, range(seeds), options=run, on_run=report
+        )
+        if as_json:
+            print(json.dumps({"results": rows}, indent=2))
+            return
+        table = Table(title=f"{Path(data).name}, {protocol}, lookback {lookback} (z-scale, test)")
+        for column in ("model", "horizon", "MSE", "MAE", "val MSE", "train s", "runs"):
+            table.add_column(column, justify="left" if column == "model" else "right")
+        for s in summarise(rows):
+            table.add_row(
+                s["model"],
+                str(s["horizon"]),
+                f"{s['mse']:.4f} ± {s['mse_std']:.4f}",
+                f"{s['mae']:.4f} ± {s['mae_std']:.4f}",
+                f"{s['val_mse']:.4f}",
+                f"{s['train_seconds']:.1f}",
+                str(s["n"]),
+            )
+        out.print(table)
+
+
+@app.command()
+@run_options(model="lstm")
+def tune(
+    data: DataArg,
+    trials: Annotated[
+        int, typer.Option(help="Trials in total for the study, counted over every worker.")
+    ] = 50,
+    timeout: Annotated[
+        float | None, typer.Option(help="Stop starting trials after this many seconds.")
+    ] = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL or SQLite file of the study. \\[default: OUT/study.db]"),
+    ] = None,
+    study: Annotated[
+        str | None,
+        typer.Option(
+            "--study",
+            help="Study name; workers on one storage and name share it. "
+            "\\[default: lstmcast-MODEL]",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", help="TOML: fixed options (train's keys) and a \\[search] table."),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for the best model, plots and the study.")
+    ] = Path("runs/tune"),
+    folds: Annotated[
+        int | None,
+        typer.Option(help="Score trials on K walk-forward folds, not the one validation split."),
+    ] = None,
+    pruner: Annotated[
+        str, typer.Option(metavar=choice_metavar(values(choices.Pruner)), help="Trial pruner.")
+    ] = "median",
+    quiet: Quiet = False,
+    *,
+    run: dict[str, Any],
+) -> None:
+    """Search hyperparameters with Optuna (resumable; workers may share a study), retrain the
+    best on train+validation, evaluate it on test beside repeat_last and save it in --out.
+
+    Every run option is accepted; a flag for a searched dimension (lr, dropout, layers, ...)
+    fixes that dimension, the others are fixed for every trial."""
+    with user_errors():
+        from lstmcast.workflows.tuning import tune as run_tune
+        from lstmcast.workflows.tuning.report import trials_table
+        from lstmcast.workflows.tuning.space import fix_searched
+
+        values_ = read_toml(config) if config is not None else {}
+        search = values_.pop("search", None)
+        base = merged_options(None, {**values_, **run})
+        search, base = fix_searched(search, base, given=set(run))
+        model, seed = base.pop("model", "lstm"), base.pop("seed", 0)
+        try:
+            with epoch_progress(err, quiet) as callbacks:
+                result = run_tune(
+                    resolve_data(data),
+                    model=model,
+                    trials=trials,
+                    timeout=timeout,
+                    storage=storage,
+                    study_name=study,
+                    base=base,
+                    search=search,
+                    folds=folds,
+                    out=out_dir,
+                    seed=seed,
+                    pruner=pruner,
+                    on_trial=None if quiet else trial_lines(err, trials),
+                    callbacks=callbacks,
+                )
+        except KeyboardInterrupt:
+            err.print("interrupted; run the same command again to resume the study")
+            raise typer.Exit(130) from None
+        warn_if_diverged(result.metrics["training"])
+        out.print(trials_table(result.study))
+        print_metrics(result.metrics)
+        err.print(f"wrote {out_dir}", highlight=False)
+
+
+def print_metrics(metrics: dict[str, Any]) -> None:
+    table = Table(
+        title=f"{metrics['split']} split: {metrics['n_windows']} windows, "
+        f"horizon {metrics['horizon']}"
+    )
+    for column in ("model", "MSE (scaled)", "MAE (scaled)", "MSE", "MAE", "MASE", "direction"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    for key in ("model", "repeat_last"):
+        section = metrics[key]
+        table.add_row(
+            section["name"],
+            _fmt(section["scaled"]["mse"]),
+            _fmt(section["scaled"]["mae"]),
+            _fmt(section["original"]["mse"]),
+            _fmt(section["original"]["mae"]),
+            _fmt(section["original"]["mase"]),
+            _fmt(section["original"]["directional_accuracy"]),
+        )
+    out.print(table)
+    colour = "green" if metrics["beats_naive"] else "yellow"
+    out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
+
+
+def print_comparison(rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"test split, horizon {rows[0]['horizon'] if rows else '-'}")
+    for column in (
+        "model",
+        "MSE (scaled)",
+        "MAE (scaled)",
+        "MSE",
+        "MAE",
+        "skill",
+        "train s",
+        "stopped",
+    ):
+        table.add_column(column, justify="left" if column in ("model", "stopped") else "right")
+    for row in rows:
+        table.add_row(
+            row["model"],
+            _fmt(row["mse_scaled"]),
+            _fmt(row["mae_scaled"]),
+            _fmt(row["mse"]),
+            _fmt(row["mae"]),
+            _fmt(row["skill"]),
+            f"{row['train_seconds']:.1f}",
+            row["stopped"],
+        )
+    out.print(table)
+    out.print(
+        "skill = 1 - model MSE / repeat_last MSE (scaled); <= 0 means it does not beat naive."
+    )
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

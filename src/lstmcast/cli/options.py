@@ -1,0 +1,208 @@
+"""The run options, declared once: one Typer option per `RunConfig` field, with its flag, its
+help and the default that help shows (read from `RunConfig` itself), shared by every command
+that trains. `run_options(...)` adds them to a command; the command receives the flags that
+were given as one dict, the same keys as the TOML file and `Forecaster(**options)`.
+
+Choices list their values from the Enums of `lstmcast.choices`; a value outside them reaches
+the library, which answers in one line naming the option and what is allowed (exit code 2).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import tomllib
+from collections.abc import Callable, Iterable
+from enum import StrEnum
+from typing import Annotated, Any
+
+import typer
+
+from lstmcast import choices
+from lstmcast.config import FIELDS, RunConfig
+from lstmcast.errors import ConfigError
+
+# One line of help per field; the default is appended from RunConfig.
+HELP: dict[str, str] = {
+    "model": "Model name (see `lstmcast models`).",
+    "lookback": "Input window length L (rows).",
+    "horizon": "Steps to forecast H.",
+    "targets": "Comma-separated columns to forecast (default: every numeric column).",
+    "covariates": "Comma-separated input-only columns.",
+    "time_col": "Time column (default: auto-detect).",
+    "fill": "Missing values.",
+    "scaler": "Scaling per variable, fit on the train split.",
+    "val_fraction": "Share of rows for validation.",
+    "test_fraction": "Share of rows for test.",
+    "val_start": "First timestamp of validation.",
+    "test_start": "First timestamp of test (alone: no validation split).",
+    "stride": "Step between training windows.",
+    "layers": "LSTM units per layer, e.g. 64,32 (default: the model's).",
+    "dropout": "Dropout after each LSTM layer (default: the model's).",
+    "activation": "LSTM activation; tanh runs fused everywhere (default: the model's).",
+    "bidirectional": "Bidirectional LSTM layers (default: the model's).",
+    "period": "Season length for seasonal_naive (default: the model's).",
+    "model_options": "Other model options as key=value pairs, e.g. 'segment=12,hidden=256'.",
+    "epochs": "Training epochs (at most).",
+    "batch_size": "Windows per batch.",
+    "optimizer": "Optimizer.",
+    "lr": "Learning rate.",
+    "weight_decay": "Weight decay.",
+    "loss": "Training loss.",
+    "patience": "Early-stopping patience in epochs; 0 = off.",
+    "clip_norm": "Gradient-norm clip; 0 = off (Keras).",
+    "divergence_retries": "On divergence, restart from the best weights at a quarter of the "
+    "learning rate, at most this often; 0 = stop at once.",
+    "seed": "Random seed (a CPU run repeats bit for bit).",
+    "device": "auto, cpu, cuda or cuda:N.",
+    "cuda_graph": "Replay the training step as a CUDA graph on CUDA.",
+    "amp": "bf16 autocast (CUDA).",
+}
+CHOICES: dict[str, type[StrEnum]] = {
+    "model": choices.Model,
+    "fill": choices.Fill,
+    "scaler": choices.ScalerKind,
+    "activation": choices.Activation,
+    "optimizer": choices.Optimizer,
+    "loss": choices.Loss,
+}
+SWITCHES = {  # bool fields: the on/off flag pair
+    "bidirectional": "--bidirectional/--unidirectional",
+    "cuda_graph": "--cuda-graph/--no-cuda-graph",
+    "amp": "--amp/--no-amp",
+}
+# Not a RunConfig field: a shortcut for model_options' revin (the lstm family's per-window
+# normalisation), which the README's recipes use.
+REVIN = "revin"
+
+_DEFAULTS = RunConfig()
+
+
+def _shown_default(name: str, default: Any) -> str:
+    if default is None or default == () or default == {}:
+        return ""
+    if isinstance(default, bool):
+        return "on" if default else "off"
+    return str(default)
+
+
+_NUMBERS_WITHOUT_DEFAULT = {"dropout": float, "period": int}  # None means "the model's"
+
+
+def _python_type(name: str) -> type:
+    """What the flag parses: lists (layers, targets) and model_options arrive as text."""
+    default = getattr(_DEFAULTS, name)
+    if name in SWITCHES:
+        return bool
+    if name in _NUMBERS_WITHOUT_DEFAULT:
+        return _NUMBERS_WITHOUT_DEFAULT[name]
+    if isinstance(default, bool | int | float) and not isinstance(default, bool):
+        return type(default)
+    return str
+
+
+def choice_metavar(allowed: Iterable[str]) -> str:
+    return "[" + "|".join(allowed) + "]"
+
+
+def _option(name: str, default: Any) -> Any:
+    """The Typer option of field `name`; `default` is the value help shows."""
+    help_text = HELP[name]
+    shown = _shown_default(name, default)
+    if shown:
+        help_text += f" \\[default: {shown}]"
+    flags = [SWITCHES[name]] if name in SWITCHES else ["--" + name.replace("_", "-")]
+    extra: dict[str, Any] = {}
+    if name in CHOICES:
+        extra["metavar"] = choice_metavar(choices.values(CHOICES[name]))
+    return Annotated[
+        _python_type(name) | None,  # type: ignore[operator]
+        typer.Option(*flags, help=help_text, show_default=False, **extra),
+    ]
+
+
+def parse_model_options(text: str) -> dict[str, Any]:
+    """'segment=12,revin=true,revin_mode=mean' -> {"segment": 12, "revin": True, ...}: each
+    value read as a TOML value (numbers, true/false, lists), else as a plain string."""
+    options: dict[str, Any] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"The 'model_options' option takes key=value pairs separated by commas. "
+                f"Got {text!r} instead."
+            )
+        try:
+            value = tomllib.loads(f"v = {raw.strip()}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw.strip()
+        options[key.strip()] = value
+    return options
+
+
+def run_options(
+    *, exclude: Iterable[str] = (), only: Iterable[str] | None = None, **shown: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the run options (every RunConfig field, or `only` those, less `exclude`) to a
+    command. The command takes a keyword `run: dict[str, Any]` holding the options that were
+    given (model_options parsed, --revin merged into it). `shown` overrides the default that
+    help shows for a field (e.g. tune's model)."""
+    names = [n for n in (only if only is not None else RunConfig.__dataclass_fields__) if n]
+    names = [n for n in names if n not in set(exclude)]
+    unknown = sorted(set(names) - FIELDS)
+    if unknown:
+        raise ValueError(f"not RunConfig fields: {unknown}")
+    with_revin = "model_options" in names
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.name != "run"]
+        added = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=_option(name, shown.get(name, getattr(_DEFAULTS, name))),
+            )
+            for name in names
+        ]
+        if with_revin:
+            added.append(
+                inspect.Parameter(
+                    REVIN,
+                    inspect.Parameter.KEYWORD_ONLY,
+                    default=None,
+                    annotation=Annotated[
+                        bool | None,
+                        typer.Option(
+                            "--revin/--no-revin",
+                            help="lstm family: normalise each window by its own mean/std "
+                            "(reversible); the same as --model-options revin=true. "
+                            "\\[default: off]",
+                            show_default=False,
+                        ),
+                    ],
+                )
+            )
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            given = {n: kwargs.pop(n) for n in names if kwargs.get(n) is not None}
+            for n in names:
+                kwargs.pop(n, None)
+            revin = kwargs.pop(REVIN, None) if with_revin else None
+            if "model_options" in given:
+                given["model_options"] = parse_model_options(given["model_options"])
+            if revin is not None:
+                given["model_options"] = {**given.get("model_options", {}), REVIN: revin}
+            return command(*args, run=given, **kwargs)
+
+        parameters = [*own, *added]
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        del wrapper.__wrapped__  # typer must read the new signature, not the command's
+        return wrapper
+
+    return decorate

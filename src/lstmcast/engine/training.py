@@ -1,0 +1,343 @@
+"""The one training loop.
+
+The scaled series lives as one tensor on the training device; each batch is gathered there by
+index from a shuffled list of window starts, so no window array and no DataLoader exist.
+Every epoch: shuffle, step through all training windows (the last partial batch included),
+measure the validation loss, keep the best weights, stop early. An epoch that diverges (loss
+not finite, or EXPLODE_FACTOR times the starting loss) is undone: training goes on from the
+best weights so far with a fresh optimizer at LR_CUT times the learning rate, at most
+`divergence_retries` times, and then stops with a message.
+
+Callbacks (`callbacks=[...]`) are the loop's one seam: each receives an `Epoch` after every
+epoch, with the optimizer that trains the next one, so a learning-rate schedule, logging, a
+progress display or Optuna's pruning are plain functions outside the loop. Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmcast.config import RunConfig
+from lstmcast.engine.batching import gather_inputs, gather_targets
+from lstmcast.engine.steps import (
+    EagerEpoch,
+    FlatParameters,
+    GraphEpoch,
+    epoch_order,
+    make_step,
+    supports_graphs,
+)
+from lstmcast.errors import ConfigError
+
+EXPLODE_FACTOR = 1e3  # a training loss this many times the starting loss counts as divergence
+LR_CUT = 0.25  # the learning rate is multiplied by this after each divergence
+EVAL_BATCH = 4096
+
+
+@dataclass(frozen=True)
+class Epoch:
+    """What a callback receives after each epoch.
+
+    `kept` is False for an epoch that diverged (its val_loss is NaN): it was undone, or it
+    ended training. `optimizer` is the one that trains the next epoch; setting
+    `optimizer.param_groups[i]["lr"]` changes the learning rate from the next epoch on (the
+    loop reads it back, re-capturing the CUDA graph when one is used). A callback may raise
+    to stop training (e.g. optuna.TrialPruned); the exception leaves `train`.
+    """
+
+    number: int  # 1-based
+    epochs: int  # the planned total (config.epochs)
+    train_loss: float
+    val_loss: float
+    lr: float  # the learning rate this epoch trained with
+    best_epoch: int
+    best_val_loss: float
+    kept: bool
+    optimizer: torch.optim.Optimizer
+    model: nn.Module  # as trained so far (not yet the best epoch's weights)
+
+
+Callback = Callable[[Epoch], None]
+
+
+@dataclass
+class TrainResult:
+    """What happened during training. `history` has one dict per epoch."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_loss: float = math.inf
+    stopped: str = "completed"  # completed | early_stopping | diverged | untrained
+    message: str = ""
+    device: str = "cpu"
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "epochs_run": len(self.history),
+            "best_epoch": self.best_epoch,
+            "best_val_loss": _finite_or_none(self.best_val_loss),
+            "stopped": self.stopped,
+            "message": self.message,
+            "device": self.device,
+            "seconds": round(self.seconds, 3),
+            "history": [{k: _finite_or_none(v) for k, v in row.items()} for row in self.history],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainResult:
+        """The inverse of `to_dict` (None back to inf or NaN); missing keys keep defaults."""
+        best = d.get("best_val_loss")
+        return cls(
+            history=[
+                {
+                    k: math.nan if v is None else int(v) if k == "epoch" else v
+                    for k, v in row.items()
+                }
+                for row in d.get("history") or []
+            ],
+            best_epoch=int(d.get("best_epoch", 0)),
+            best_val_loss=math.inf if best is None else float(best),
+            stopped=str(d.get("stopped", "completed")),
+            message=str(d.get("message", "")),
+            device=str(d.get("device", "cpu")),
+            seconds=float(d.get("seconds", 0.0)),
+        )
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when available, else the CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name} was asked for but CUDA is not available here; use cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps was asked for but MPS is not available here; use cpu")
+    return torch.device(name)
+
+
+def make_optimizer(
+    params: list[nn.Parameter] | list[torch.Tensor],
+    config: RunConfig,
+    capturable: bool = False,
+    lr: float | None = None,
+) -> torch.optim.Optimizer:
+    """eps and rho follow Keras's defaults, so the reference models train as they do there.
+
+    `capturable` keeps the step count on the device so the update can live in a CUDA graph.
+    Elsewhere the fused single-kernel update is used where torch has one: with the
+    per-parameter loop, Adam was a quarter of a small model's CPU step.
+    """
+    decay = config.weight_decay
+    lr = config.lr if lr is None else lr
+    fused = None if capturable else True
+    if config.optimizer == "adam":
+        return torch.optim.Adam(
+            params, lr=lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
+        )
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(
+            params, lr=lr, eps=1e-7, weight_decay=decay, capturable=capturable, fused=fused
+        )
+    if config.optimizer == "rmsprop":
+        return torch.optim.RMSprop(
+            params, lr=lr, alpha=0.9, eps=1e-7, weight_decay=decay, capturable=capturable
+        )
+    return torch.optim.SGD(params, lr=lr, weight_decay=decay, fused=fused)
+
+
+def make_loss(name: str) -> nn.Module:
+    return {"mse": nn.MSELoss(), "mae": nn.L1Loss(), "huber": nn.HuberLoss(delta=1.0)}[name]
+
+
+def train(
+    model: nn.Module,
+    series: torch.Tensor,
+    train_starts: np.ndarray,
+    val_starts: np.ndarray,
+    config: RunConfig,
+    *,
+    n_targets: int,
+    callbacks: Sequence[Callback] = (),
+) -> TrainResult:
+    """Train `model` in place on windows of `series` (T, F), already on the training device.
+
+    `train_starts`/`val_starts` are window start rows. The model ends with the weights of its
+    best validation epoch (the training loss stands in when there are no validation windows).
+    Every callback gets an `Epoch` after each epoch (see `Epoch`).
+    """
+    started = time.perf_counter()
+    device = series.device
+    result = TrainResult(device=str(device))
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        result.stopped = "untrained"
+        result.message = "no trainable parameters"
+        return result
+
+    lookback, horizon = config.lookback, config.horizon
+    use_graph = supports_graphs(device, config.cuda_graph)
+    loss_fn = make_loss(config.loss)
+    train_idx = torch.as_tensor(train_starts, dtype=torch.long, device=device)
+    val_idx = torch.as_tensor(val_starts, dtype=torch.long, device=device)
+    score_idx = val_idx if len(val_idx) else train_idx
+    shuffler = torch.Generator().manual_seed(config.seed)
+
+    def window_loss(starts: torch.Tensor) -> torch.Tensor:
+        inputs = gather_inputs(series, starts, lookback)  # (B, L, F)
+        targets = gather_targets(series, starts, lookback, horizon, n_targets)  # (B, H, V)
+        return loss_fn(model(inputs), targets)
+
+    @torch.no_grad()
+    def mean_loss(starts: torch.Tensor) -> float:
+        model.eval()
+        total = torch.zeros((), device=device)
+        for i in range(0, len(starts), EVAL_BATCH):
+            chunk = starts[i : i + EVAL_BATCH]
+            total += window_loss(chunk) * len(chunk)
+        model.train()
+        return float(total) / max(len(starts), 1)
+
+    # The starting point is a candidate too: a run that diverges at once keeps its initial weights.
+    start_loss = mean_loss(score_idx)
+    best_state = copy.deepcopy(model.state_dict())
+    result.best_val_loss, result.best_epoch = start_loss, 0
+    reference = max(start_loss, 1e-8)
+    bad_epochs = 0
+
+    running = torch.zeros((), device=device)  # summed training loss of the epoch, on device
+    # One flat buffer where every operation is paid for on the host; a CUDA graph already
+    # replays the per-tensor kernels at no launch cost, and cuDNN keeps its own weight layout.
+    one_dtype = len({p.dtype for p in params}) == 1  # one buffer holds one dtype
+    flat = FlatParameters(params) if device.type == "cpu" and one_dtype else None
+
+    def fresh_optimizer(lr: float) -> torch.optim.Optimizer:
+        return make_optimizer(
+            params if flat is None else [flat.data], config, capturable=use_graph, lr=lr
+        )
+
+    def epoch_runner(optimizer: torch.optim.Optimizer) -> Callable[[torch.Tensor], None]:
+        """The epoch loop around `optimizer`'s step (a new graph is captured for a new one)."""
+        step = make_step(
+            params, optimizer, window_loss, running, config.clip_norm, config.amp, flat
+        )
+        if use_graph:
+            return GraphEpoch(step, config.batch_size, device)
+        return EagerEpoch(step, config.batch_size)
+
+    lr = config.lr
+    optimizer = fresh_optimizer(lr)
+    run_epoch = epoch_runner(optimizer)
+    retries_left = config.divergence_retries
+    recoveries: list[str] = []
+
+    def tell(epoch: int, train_loss: float, val_loss: float, kept: bool) -> None:
+        event = Epoch(
+            epoch,
+            config.epochs,
+            train_loss,
+            val_loss,
+            lr,
+            result.best_epoch,
+            result.best_val_loss,
+            kept,
+            optimizer,
+            model,
+        )
+        for callback in callbacks:
+            callback(event)
+
+    try:
+        model.train()
+        for epoch in range(1, config.epochs + 1):
+            epoch_started = time.perf_counter()
+            order = train_idx[epoch_order(len(train_idx), shuffler).to(device)]
+            running.zero_()
+            run_epoch(order)
+            train_loss = float(running) / len(order)
+            diverged = not math.isfinite(train_loss) or train_loss > EXPLODE_FACTOR * reference
+            val_loss = math.nan if diverged else mean_loss(score_idx)
+            result.history.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": train_loss,
+                    "val_loss": val_loss,
+                    "lr": lr,
+                    "seconds": time.perf_counter() - epoch_started,
+                }
+            )
+            if (diverged or not math.isfinite(val_loss)) and retries_left > 0:
+                tell(epoch, train_loss, math.nan, kept=False)
+                # undo the epoch: back to the best weights, a fresh optimizer, a smaller step
+                retries_left -= 1
+                lr *= LR_CUT
+                model.load_state_dict(best_state)
+                optimizer = fresh_optimizer(lr)
+                run_epoch = epoch_runner(optimizer)
+                recoveries.append(
+                    f"epoch {epoch} diverged (training loss {train_loss:.3g}): restarted from "
+                    f"epoch {result.best_epoch}'s weights at lr {lr:.3g}"
+                )
+                bad_epochs += 1
+                continue
+            if diverged or not math.isfinite(val_loss):
+                tell(epoch, train_loss, math.nan, kept=False)
+                result.stopped = "diverged"
+                result.message = _divergence_message(epoch, train_loss, result, config)
+                break
+            if val_loss < result.best_val_loss:
+                result.best_val_loss, result.best_epoch = val_loss, epoch
+                best_state = copy.deepcopy(model.state_dict())
+                bad_epochs = 0
+            else:
+                bad_epochs += 1
+            tell(epoch, train_loss, val_loss, kept=True)
+            scheduled = float(optimizer.param_groups[0]["lr"])
+            if scheduled != lr:  # a callback set a new learning rate for the next epoch
+                lr = scheduled
+                if use_graph:  # the captured update holds the old rate
+                    run_epoch = epoch_runner(optimizer)
+            if config.patience and bad_epochs >= config.patience:
+                result.stopped = "early_stopping"
+                result.message = (
+                    f"stopped early after epoch {epoch}: no validation improvement for "
+                    f"{config.patience} epochs; kept epoch {result.best_epoch}"
+                )
+                break
+    finally:
+        if flat is not None:
+            flat.release()
+    if recoveries:
+        result.message = "; ".join([*recoveries, result.message] if result.message else recoveries)
+    model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = round(time.perf_counter() - started, 3)  # what to_dict keeps
+    return result
+
+
+def _divergence_message(epoch: int, loss: float, result: TrainResult, config: RunConfig) -> str:
+    tips = ["a lower --lr"]
+    if config.divergence_retries == 0:
+        tips.append("--divergence-retries 2")
+    if config.clip_norm == 0:
+        tips.insert(0, "--clip-norm 1.0")
+    if config.activation != "tanh":
+        tips.append("--activation tanh")
+    tips.append("a shorter --lookback")
+    return (
+        f"training diverged in epoch {epoch} (training loss {loss:.3g}); kept the weights of "
+        f"epoch {result.best_epoch} (val loss {result.best_val_loss:.4g}). Try {', '.join(tips)}."
+    )
+
+
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else None

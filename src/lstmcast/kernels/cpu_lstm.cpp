@@ -1,0 +1,545 @@
+// One Keras LSTM layer (any direction count, any Keras activation) on the CPU, forward and
+// backward, in C++.
+//
+// Why not oneDNN's LSTM (what nn.LSTM runs)? For the small layers forecasting uses (tens of
+// units, batch 32) each step is a ~32x50x200 product: library calls, thread barriers and
+// packing cost more than the arithmetic. Here every batch row's recurrence is independent of
+// the others, so each thread owns blocks of rows for the whole sequence (no barrier per step),
+// and each step is a register-blocked product of those rows with the recurrent kernel (packed,
+// in cache) fused with the gate arithmetic. The input projection (the bias riding on a column
+// of ones) and the gradients of both kernels are computed in the same loops; only the
+// gradient of the layer's input, when needed, is an ATen matmul. The file also holds the CPU
+// dropout (a hashed mask, at the end). Built on first use by torch.utils.cpp_extension
+// (lstmcast/kernels/cpu_lstm.py); the torch loop in recurrence.py is the reference it is
+// tested against.
+//
+// Shapes: B batch, L steps, I inputs, D directions, U units, G = 4U (gates i, f, g, o).
+// Per-step arrays are batch first, (B, L, D, width), so the output needs no transposes; the
+// backward direction walks time from L-1 down to 0 and stores each state at its own time.
+#include <torch/extension.h>
+
+#include <ATen/Parallel.h>
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+// The activation codes are lstmcast/kernels/activations.py's CODES, which cpu_lstm.py passes
+// as -DLSTMCAST_ACT_<NAME>=<code>: one table for Python, this file and the Triton kernels.
+#if !defined(LSTMCAST_ACT_TANH) || !defined(LSTMCAST_ACT_RELU) ||                 \
+    !defined(LSTMCAST_ACT_SIGMOID) || !defined(LSTMCAST_ACT_LINEAR) ||            \
+    !defined(LSTMCAST_ACT_ELU) || !defined(LSTMCAST_ACT_SOFTSIGN) ||              \
+    !defined(LSTMCAST_ACT_HARD_SIGMOID)
+#error "no -DLSTMCAST_ACT_<NAME>=<code> flags: build through lstmcast/kernels/cpu_lstm.py"
+#endif
+
+namespace {
+
+enum Act {
+  TANH = LSTMCAST_ACT_TANH,
+  RELU = LSTMCAST_ACT_RELU,
+  SIGMOID = LSTMCAST_ACT_SIGMOID,
+  LINEAR = LSTMCAST_ACT_LINEAR,
+  ELU = LSTMCAST_ACT_ELU,
+  SOFTSIGN = LSTMCAST_ACT_SOFTSIGN,
+  HARD_SIGMOID = LSTMCAST_ACT_HARD_SIGMOID,
+};
+
+// 16 floats: one AVX-512 register, two AVX2 ones (the compiler splits it).
+typedef float vec __attribute__((vector_size(64)));
+typedef float vec_unaligned __attribute__((vector_size(64), aligned(4)));
+constexpr int64_t V = 16;
+constexpr int64_t ROWS = 4;  // batch rows per register block
+
+inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+inline vec load(const float* p) { return *reinterpret_cast<const vec_unaligned*>(p); }
+inline void store(float* p, vec v) { *reinterpret_cast<vec_unaligned*>(p) = v; }
+
+// exp for the gate loops, in plain arithmetic so that the compiler vectorises those loops
+// (a call to the C library's expf stops it): Cody-Waite reduction x = n ln2 + r, a degree-6
+// polynomial for e^r (Cephes' expf coefficients, ~1 ulp), 2^n built in the exponent bits.
+// The input is clamped so that 2^n stays a normal float: no inf, no NaN. (Comparisons, not
+// fmin/fmax, which stay library calls when NaNs must be honoured.)
+inline float clamp(float x, float lo, float hi) { return x < lo ? lo : (x > hi ? hi : x); }
+
+inline float exp_poly(float x) {
+  x = clamp(x, -87.0f, 88.0f);
+  const float n = std::floor(x * 1.44269504f + 0.5f);
+  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  float p = 1.9875691500e-4f;
+  p = p * r + 1.3981999507e-3f;
+  p = p * r + 8.3334519073e-3f;
+  p = p * r + 4.1665795894e-2f;
+  p = p * r + 1.6666665459e-1f;
+  p = p * r + 5.0000001201e-1f;
+  p = p * r * r + r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  // a bit cast the vectoriser understands (a memcpy here stopped it)
+  return p * __builtin_bit_cast(float, bits);
+}
+
+inline float sigmoid(float x) { return 1.0f / (1.0f + exp_poly(-x)); }
+inline float tanh_exp(float x) { return 2.0f / (1.0f + exp_poly(-2.0f * x)) - 1.0f; }
+
+template <int64_t kind>
+inline float act(float x) {
+  switch (kind) {
+    case TANH: return tanh_exp(x);
+    case RELU: return x > 0.0f ? x : 0.0f;
+    case SIGMOID: return sigmoid(x);
+    case LINEAR: return x;
+    case ELU: return x > 0.0f ? x : exp_poly(x) - 1.0f;
+    case SOFTSIGN: return x / (1.0f + std::fabs(x));
+    case HARD_SIGMOID:
+    default: return clamp(x / 6.0f + 0.5f, 0.0f, 1.0f);
+  }
+}
+
+// d act / dx written in terms of the output y = act(x), so the backward needs no
+// pre-activations saved.
+template <int64_t kind>
+inline float act_grad(float y) {
+  switch (kind) {
+    case TANH: return 1.0f - y * y;
+    case RELU: return y > 0.0f ? 1.0f : 0.0f;
+    case SIGMOID: return y * (1.0f - y);
+    case LINEAR: return 1.0f;
+    case ELU: return y > 0.0f ? 1.0f : y + 1.0f;
+    case SOFTSIGN: { const float a = 1.0f - std::fabs(y); return a * a; }
+    case HARD_SIGMOID:
+    default: return (y > 0.0f && y < 1.0f) ? 1.0f / 6.0f : 0.0f;
+  }
+}
+
+// out[r, 0:16*NV] += a[r, 0:K] @ b[0:K, 0:16*NV] for R rows, accumulators in registers.
+// out[r, 0:16*NV] += sum_k a[r*a_rs + k*a_ks] * b[k*ldb + 0:16*NV], R rows, accumulators in
+// registers.
+template <int R, int NV>
+inline void product_block(const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
+                          const float* b, int64_t ldb, float* out, int64_t ldo) {
+  vec acc[R][NV];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[r][v] = load(out + r * ldo + v * V);
+  for (int64_t k = 0; k < K; ++k) {
+    vec bk[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) bk[v] = load(b + k * ldb + v * V);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const float ar = a[r * a_rs + k * a_ks];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[r][v] += ar * bk[v];
+    }
+  }
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) store(out + r * ldo + v * V, acc[r][v]);
+}
+
+template <int R>
+void product_rows(const float* a, int64_t a_rs, int64_t a_ks, int64_t K, const float* b,
+                  int64_t ldb, int64_t N, float* out, int64_t ldo) {
+  int64_t j = 0;
+  for (; j + 4 * V <= N; j += 4 * V) {
+    product_block<R, 4>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo);
+  }
+  switch ((N - j) / V) {
+    case 3: product_block<R, 3>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
+    case 2: product_block<R, 2>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
+    case 1: product_block<R, 1>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
+    default: break;
+  }
+}
+
+// out[r, 0:N] += sum_k a[r*a_rs + k*a_ks] * b[k*ldb + 0:N] for every r < rows. N is a
+// multiple of 16; b may be read up to N columns (pad or give slack).
+void product(int64_t rows, const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
+             const float* b, int64_t ldb, int64_t N, float* out, int64_t ldo) {
+  for (; rows >= 4; rows -= 4, a += 4 * a_rs, out += 4 * ldo) {
+    product_rows<4>(a, a_rs, a_ks, K, b, ldb, N, out, ldo);
+  }
+  switch (rows) {
+    case 3: product_rows<3>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
+    case 2: product_rows<2>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
+    case 1: product_rows<1>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
+    default: break;
+  }
+}
+
+struct Layer {
+  int64_t B, L, D, U, G, Ia;  // Ia: inputs + 1, the constant 1 that carries the bias
+  // row (b, t, d) of a (B, L, D, width) array
+  int64_t row(int64_t b, int64_t t, int64_t d) const { return (b * L + t) * D + d; }
+  // the time that direction d reads at its step s
+  int64_t time(int64_t d, int64_t s) const { return d == 0 ? s : L - 1 - s; }
+  int64_t batch_stride() const { return L * D; }  // rows between (b, t, d) and (b+1, t, d)
+  int64_t x_row(int64_t b, int64_t t) const { return b * L + t; }  // row of x (B, L, Ia)
+};
+
+// The forward loop for batch rows b0 .. b0+rows-1 of direction d, over all steps.
+// x (B, L, Ia) with a last column of ones; w_in (Ia, Gp) = [W_ih^T; bias], w_hh (U, Gp) =
+// W_hh^T, both zero-padded to Gp columns.
+template <int64_t kind>
+void forward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const float* x,
+                  const float* w_in, const float* w_hh, int64_t Gp, float* hs, float* cs,
+                  float* gates) {
+  const int64_t U = s.U, G = s.G;
+  std::vector<float> z(ROWS * Gp);
+  const std::vector<float> zeros(U, 0.0f);
+  for (int64_t step = 0; step < s.L; ++step) {
+    const int64_t t = s.time(d, step), t_prev = s.time(d, step - 1);
+    std::fill(z.begin(), z.end(), 0.0f);
+    // z = [x_t, 1] @ [W_ih^T; bias] (+ h_prev @ W_hh^T below)
+    product(rows, x + s.x_row(b0, t) * s.Ia, s.L * s.Ia, 1, s.Ia, w_in, Gp, Gp, z.data(), Gp);
+    if (step > 0) {  // z += h_prev @ W_hh^T; the state before the first step is zero
+      product(rows, hs + s.row(b0, t_prev, d) * U, s.batch_stride() * U, 1, U, w_hh, Gp, Gp,
+              z.data(), Gp);
+    }
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* zr = z.data() + r * Gp;
+      const float* c_prev = step > 0 ? cs + s.row(b0 + r, t_prev, d) * U : zeros.data();
+      const int64_t row = s.row(b0 + r, t, d);
+      float* gr = gates + row * G;
+      float* cr = cs + row * U;
+      float* hr = hs + row * U;
+#pragma omp simd
+      for (int64_t u = 0; u < U; ++u) {
+        const float i = sigmoid(zr[u]), f = sigmoid(zr[U + u]);
+        const float g = act<kind>(zr[2 * U + u]), o = sigmoid(zr[3 * U + u]);
+        gr[u] = i;
+        gr[U + u] = f;
+        gr[2 * U + u] = g;
+        gr[3 * U + u] = o;
+        const float cell = f * c_prev[u] + i * g;
+        cr[u] = cell;
+        hr[u] = o * act<kind>(cell);
+      }
+    }
+  }
+}
+
+// The backward loop for the same rows: dz (gradient of the pre-activations) of every step,
+// and these rows' shares of the kernels' gradients, added to dw_in (Ia, Gp) = d [W_ih, bias]^T
+// and dw_hh (U, Gp) = d W_hh^T.
+template <int64_t kind>
+void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const float* grad_hs,
+                   const float* x, int64_t Gp, const float* w_t_packed, int64_t Up,
+                   const float* hs, const float* cs, const float* gates, float* dz,
+                   float* dw_in, float* dw_hh) {
+  const int64_t U = s.U, G = s.G;
+  std::vector<float> dh(ROWS * Up, 0.0f), dc(ROWS * U, 0.0f);
+  const int64_t t_last = s.time(d, s.L - 1);
+  for (int64_t r = 0; r < rows; ++r) {
+    std::memcpy(dh.data() + r * Up, grad_hs + s.row(b0 + r, t_last, d) * U, U * sizeof(float));
+  }
+  for (int64_t step = s.L - 1; step >= 0; --step) {
+    const int64_t t = s.time(d, step), t_prev = s.time(d, step - 1);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = s.row(b0 + r, t, d);
+      const float* gr = gates + row * G;
+      const float* cr = cs + row * U;
+      const float* c_prev = step > 0 ? cs + s.row(b0 + r, t_prev, d) * U : cr;  // cr: unused
+      const float c_prev_scale = step > 0 ? 1.0f : 0.0f;
+      const float* dh_r = dh.data() + r * Up;
+      float* dc_r = dc.data() + r * U;
+      float* dzr = dz + row * G;
+#pragma omp simd
+      for (int64_t u = 0; u < U; ++u) {
+        const float i = gr[u], f = gr[U + u], g = gr[2 * U + u], o = gr[3 * U + u];
+        const float act_c = act<kind>(cr[u]);
+        const float dcell = dc_r[u] + dh_r[u] * o * act_grad<kind>(act_c);
+        dzr[u] = dcell * g * i * (1.0f - i);
+        dzr[U + u] = dcell * c_prev_scale * c_prev[u] * f * (1.0f - f);
+        dzr[2 * U + u] = dcell * i * act_grad<kind>(g);
+        dzr[3 * U + u] = dh_r[u] * act_c * o * (1.0f - o);
+        dc_r[u] = dcell * f;
+      }
+    }
+    if (step > 0) {  // dh of the previous step = its own output gradient + dz @ W_hh
+      for (int64_t r = 0; r < rows; ++r) {
+        std::memcpy(dh.data() + r * Up, grad_hs + s.row(b0 + r, t_prev, d) * U,
+                    U * sizeof(float));
+      }
+      product(rows, dz + s.row(b0, t, d) * G, s.batch_stride() * G, 1, G, w_t_packed, Up, Up,
+              dh.data(), Up);
+    }
+  }
+  // Per batch row, as sums over time: d[W_ih, bias]^T[k, j] += [x_t, 1][k] * dz[t][j], and
+  // dW_hh^T[u, j] += h_prev[u] * dz[t][j], where the forward direction's h_prev is time t-1's
+  // state and the backward direction's time t+1's. (Transposed, so that the products' vector
+  // dimension is the gates': less padding.)
+  const int64_t t_dz = d == 0 ? 1 : 0, t_h = d == 0 ? 0 : 1;
+  for (int64_t r = 0; r < rows; ++r) {
+    product(s.Ia, x + s.x_row(b0 + r, 0) * s.Ia, 1, s.Ia, s.L, dz + s.row(b0 + r, 0, d) * G,
+            s.D * G, Gp, dw_in, Gp);
+    if (s.L > 1) {
+      product(U, hs + s.row(b0 + r, t_h, d) * U, 1, s.D * U, s.L - 1,
+              dz + s.row(b0 + r, t_dz, d) * G, s.D * G, Gp, dw_hh, Gp);
+    }
+  }
+}
+
+#define LSTMCAST_DISPATCH(FN, KIND, ...)                       \
+  switch (KIND) {                                             \
+    case TANH: FN<TANH>(__VA_ARGS__); break;                  \
+    case RELU: FN<RELU>(__VA_ARGS__); break;                  \
+    case SIGMOID: FN<SIGMOID>(__VA_ARGS__); break;            \
+    case LINEAR: FN<LINEAR>(__VA_ARGS__); break;              \
+    case ELU: FN<ELU>(__VA_ARGS__); break;                    \
+    case SOFTSIGN: FN<SOFTSIGN>(__VA_ARGS__); break;          \
+    case HARD_SIGMOID:                                        \
+    default: FN<HARD_SIGMOID>(__VA_ARGS__); break;            \
+  }
+
+// Tasks are (direction, block of up to ROWS batch rows), each for the whole sequence, spread
+// over torch's intra-op threads: fn(begin, end) runs once per thread on its share of tasks.
+inline int64_t blocks_of(const Layer& s) { return (s.B + ROWS - 1) / ROWS; }
+
+// Denormal floats flushed to zero while a thread runs our loops: gradients that fade over
+// many steps otherwise reach the denormal range, where x86 arithmetic is many times slower
+// (what cuDNN and oneDNN do too). The caller's setting is restored.
+class FlushDenormals {
+ public:
+#if defined(__x86_64__) || defined(_M_X64)
+  FlushDenormals() : saved_(_mm_getcsr()) { _mm_setcsr(saved_ | 0x8040); }  // FTZ | DAZ
+  ~FlushDenormals() { _mm_setcsr(saved_); }
+
+ private:
+  unsigned int saved_;
+#endif
+};
+
+template <typename Fn>
+void for_task_ranges(const Layer& s, const Fn& fn) {
+  at::parallel_for(0, s.D * blocks_of(s), 1, [&](int64_t begin, int64_t end) {
+    FlushDenormals flush;
+    fn(begin, end);
+  });
+}
+
+// An uninitialised (n0, n1, ...) float tensor with `slack` floats of readable memory after its
+// end: the products read whole 16-float vectors past a row's last column.
+torch::Tensor empty_with_slack(at::IntArrayRef sizes, int64_t slack,
+                               const torch::TensorOptions& options) {
+  int64_t n = 1;
+  for (auto size : sizes) n *= size;
+  return torch::empty({n + slack}, options).narrow(0, 0, n).view(sizes);
+}
+
+void check_weights(const std::vector<torch::Tensor>& weights, int64_t D) {
+  TORCH_CHECK(D >= 1 && static_cast<int64_t>(weights.size()) == 4 * D,
+              "expected (w_ih, w_hh, b_ih, b_hh) per direction");
+  for (const auto& w : weights) {
+    TORCH_CHECK(w.device().is_cpu() && w.scalar_type() == torch::kFloat32 && w.is_contiguous(),
+                "weights must be contiguous float32 CPU tensors");
+  }
+}
+
+// Direction d's w_ih (G, I), w_hh (G, U), b_ih (G), b_hh (G)
+const float* weight(const std::vector<torch::Tensor>& w, int64_t d, int part) {
+  return w[4 * d + part].data_ptr<float>();
+}
+
+// The packing below is plain loops, not tensor ops: at batch 32 and lookback 10 a dozen small
+// ATen calls per layer cost as much as the recurrence.
+
+// Per direction [W_ih^T; b_ih + b_hh] (I + 1, Gp) and W_hh^T (U, Gp), zero-padded to Gp columns.
+void pack_forward(const std::vector<torch::Tensor>& w, int64_t D, int64_t I, int64_t U,
+                  int64_t Gp, std::vector<float>& w_in, std::vector<float>& w_hh) {
+  const int64_t G = 4 * U;
+  w_in.assign(D * (I + 1) * Gp, 0.0f);
+  w_hh.assign(D * U * Gp, 0.0f);
+  for (int64_t d = 0; d < D; ++d) {
+    const float *w_ih = weight(w, d, 0), *w_rec = weight(w, d, 1);
+    const float *b_ih = weight(w, d, 2), *b_hh = weight(w, d, 3);
+    float* in = w_in.data() + d * (I + 1) * Gp;
+    float* rec = w_hh.data() + d * U * Gp;
+    for (int64_t j = 0; j < G; ++j) {
+      for (int64_t k = 0; k < I; ++k) in[k * Gp + j] = w_ih[j * I + k];
+      in[I * Gp + j] = b_ih[j] + b_hh[j];
+      for (int64_t u = 0; u < U; ++u) rec[u * Gp + j] = w_rec[j * U + u];
+    }
+  }
+}
+
+// Per direction W_hh (G, Up), zero-padded to Up columns.
+std::vector<float> pack_backward(const std::vector<torch::Tensor>& w, int64_t D, int64_t U,
+                                 int64_t Up) {
+  const int64_t G = 4 * U;
+  std::vector<float> packed(D * G * Up, 0.0f);
+  for (int64_t d = 0; d < D; ++d) {
+    const float* w_rec = weight(w, d, 1);
+    for (int64_t j = 0; j < G; ++j) {
+      std::memcpy(packed.data() + (d * G + j) * Up, w_rec + j * U, U * sizeof(float));
+    }
+  }
+  return packed;
+}
+
+}  // namespace
+
+// x (B, L, I); weights: w_ih (G, I), w_hh (G, U), b_ih (G), b_hh (G) per direction (torch's
+// nn.LSTM layout). Returns hs, cs (B, L, D, U), gates (B, L, D, G) and x with a column of
+// ones appended (B, L, I + 1), which the backward reuses.
+std::vector<torch::Tensor> forward(torch::Tensor x, std::vector<torch::Tensor> weights,
+                                   int64_t kind) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 3,
+              "x must be a (batch, steps, inputs) float32 CPU tensor");
+  const int64_t D = static_cast<int64_t>(weights.size()) / 4;
+  check_weights(weights, D);
+  x = x.contiguous();
+  const int64_t B = x.size(0), L = x.size(1), I = x.size(2);
+  const int64_t G = weights[1].size(0), U = G / 4, Gp = round_up(G, V);
+  const Layer s{B, L, D, U, G, I + 1};
+
+  auto x_ones = empty_with_slack({B, L, I + 1}, V, x.options());
+  const float* x_in = x.data_ptr<float>();
+  float* x_p = x_ones.data_ptr<float>();
+  for (int64_t row = 0; row < B * L; ++row) {
+    std::memcpy(x_p + row * (I + 1), x_in + row * I, I * sizeof(float));
+    x_p[row * (I + 1) + I] = 1.0f;
+  }
+  std::vector<float> w_in, w_hh;
+  pack_forward(weights, D, I, U, Gp, w_in, w_hh);
+  auto hs = empty_with_slack({B, L, D, U}, V, x.options());
+  auto cs = torch::empty({B, L, D, U}, x.options());
+  auto gates = torch::empty({B, L, D, G}, x.options());
+  const float *w_in_p = w_in.data(), *w_hh_p = w_hh.data();
+  float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
+  float* gates_p = gates.data_ptr<float>();
+  for_task_ranges(s, [&](int64_t begin, int64_t end) {
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
+      LSTMCAST_DISPATCH(forward_rows, kind, s, d, b0, std::min(ROWS, B - b0), x_p,
+                        w_in_p + d * (I + 1) * Gp, w_hh_p + d * U * Gp, Gp, hs_p, cs_p,
+                        gates_p)
+    }
+  });
+  return {hs, cs, gates, x_ones};
+}
+
+// Gradients of forward's inputs from grad_hs (B, L, D, U): dx (undefined unless need_dx), then
+// per direction d w_ih (G, I), d w_hh (G, U), d bias (G) (the same for b_ih and b_hh).
+std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
+                                    std::vector<torch::Tensor> weights, torch::Tensor hs,
+                                    torch::Tensor cs, torch::Tensor gates, int64_t kind,
+                                    bool need_dx) {
+  grad_hs = grad_hs.contiguous();
+  const int64_t B = gates.size(0), L = gates.size(1), D = gates.size(2), G = gates.size(3);
+  const int64_t I = x_ones.size(2) - 1, U = G / 4, Up = round_up(U, V), Gp = round_up(G, V);
+  check_weights(weights, D);
+  const Layer s{B, L, D, U, G, I + 1};
+  const std::vector<float> w_t_packed = pack_backward(weights, D, U, Up);
+  auto dz = empty_with_slack({B, L, D, G}, V, gates.options());
+  // Each thread sums its rows' shares of the kernel gradients, d [W_ih, bias]^T (I + 1, Gp)
+  // and d W_hh^T (U, Gp) per direction, in its own slot; the slots are added in thread order
+  // afterwards, so a run repeats bit for bit (a lock would add them in whatever order the
+  // threads finish).
+  const int64_t in_size = D * (I + 1) * Gp, slot_size = in_size + D * U * Gp;
+  const int64_t threads = at::get_num_threads();
+  std::vector<float> slots(threads * slot_size, 0.0f);
+  const float *grad_p = grad_hs.data_ptr<float>(), *x_p = x_ones.data_ptr<float>();
+  const float* w_p = w_t_packed.data();
+  const float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
+  const float* gates_p = gates.data_ptr<float>();
+  float* dz_p = dz.data_ptr<float>();
+  for_task_ranges(s, [&](int64_t begin, int64_t end) {
+    float* slot = slots.data() + at::get_thread_num() * slot_size;
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
+      LSTMCAST_DISPATCH(backward_rows, kind, s, d, b0, std::min(ROWS, B - b0), grad_p, x_p,
+                        Gp, w_p + d * G * Up, Up, hs_p, cs_p, gates_p, dz_p,
+                        slot + d * (I + 1) * Gp, slot + in_size + d * U * Gp)
+    }
+  });
+  for (int64_t t = 1; t < threads; ++t) {
+    for (int64_t j = 0; j < slot_size; ++j) slots[j] += slots[t * slot_size + j];
+  }
+  std::vector<torch::Tensor> grads(1 + 3 * D);
+  if (need_dx) {
+    std::vector<torch::Tensor> parts;
+    for (int64_t d = 0; d < D; ++d) parts.push_back(weights[4 * d]);
+    grads[0] = dz.view({B * L, D * G}).mm(D == 1 ? parts[0] : torch::cat(parts)).view({B, L, I});
+  }
+  for (int64_t d = 0; d < D; ++d) {  // transpose the sums into nn.LSTM's layouts
+    const float* in = slots.data() + d * (I + 1) * Gp;
+    const float* rec = slots.data() + in_size + d * U * Gp;
+    auto dw_ih = torch::empty({G, I}, gates.options());
+    auto dw_hh = torch::empty({G, U}, gates.options());
+    auto dbias = torch::empty({G}, gates.options());
+    float *dw_ih_p = dw_ih.data_ptr<float>(), *dw_hh_p = dw_hh.data_ptr<float>();
+    float* dbias_p = dbias.data_ptr<float>();
+    for (int64_t j = 0; j < G; ++j) {
+      for (int64_t k = 0; k < I; ++k) dw_ih_p[j * I + k] = in[k * Gp + j];
+      dbias_p[j] = in[I * Gp + j];
+      for (int64_t u = 0; u < U; ++u) dw_hh_p[j * U + u] = rec[u * Gp + j];
+    }
+    grads[1 + 3 * d] = dw_ih;
+    grads[2 + 3 * d] = dw_hh;
+    grads[3 + 3 * d] = dbias;
+  }
+  return grads;
+}
+
+namespace {
+
+// A 32-bit integer hash with good avalanche (Wellons' "lowbias32"); plain 32-bit arithmetic,
+// so loops over it vectorise on AVX2 as well as AVX-512.
+inline uint32_t hash32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7feb352dU;
+  x ^= x >> 15;
+  x *= 0x846ca68bU;
+  x ^= x >> 16;
+  return x;
+}
+
+// res[i] = in[i] * scale or 0, for elements first .. first + n - 1 of the tensor.
+void dropout_range(const float* __restrict in, float* __restrict res, int64_t n, uint32_t first,
+                   uint32_t key_lo, uint32_t key_hi, uint32_t threshold, float scale) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = hash32(hash32((first + static_cast<uint32_t>(i)) ^ key_lo) + key_hi);
+    res[i] = in[i] * ((bits >> 8) >= threshold ? scale : 0.0f);
+  }
+}
+
+}  // namespace
+
+// Inverted dropout, out = x * keep / (1 - p), where element i is kept when the hash of
+// (i, seed) falls at or above p (24-bit resolution). The mask is a pure function of the seed,
+// so the backward pass calls this again on the gradient with the same seed and nothing is
+// stored. torch's CPU dropout draws one Mersenne-twister number per element: 1.5 ms for a
+// (32, 96, 64) activation on 2 cores, more than the LSTM layer that produced it.
+torch::Tensor dropout(torch::Tensor x, double p, int64_t seed) {
+  TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32,
+              "x must be a float32 CPU tensor");
+  TORCH_CHECK(p >= 0.0 && p < 1.0, "p must be in [0, 1)");
+  x = x.contiguous();
+  auto out = torch::empty_like(x);
+  const uint32_t threshold = static_cast<uint32_t>(p * 16777216.0 + 0.5);  // p * 2^24
+  const float scale = static_cast<float>(1.0 / (1.0 - p));
+  const uint32_t key_lo = static_cast<uint32_t>(seed), key_hi = static_cast<uint32_t>(seed >> 32);
+  const float* in = x.data_ptr<float>();
+  float* res = out.data_ptr<float>();
+  at::parallel_for(0, x.numel(), 1 << 15, [&](int64_t begin, int64_t end) {
+    dropout_range(in + begin, res + begin, end - begin, static_cast<uint32_t>(begin), key_lo,
+                  key_hi, threshold, scale);
+  });
+  return out;
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forward", &forward, "Keras LSTM layer, forward");
+  m.def("backward", &backward, "Keras LSTM layer, backward");
+  m.def("dropout", &dropout, "inverted dropout with a hashed, seed-determined mask");
+}

@@ -1,0 +1,132 @@
+"""A run directory: what `lstmcast train` writes, shared by the CLI, `compare`, `tune` and the
+demo. A run reads its data once and forecasts its test split once; the metrics, the forecast
+table and the plot all come from those forecasts.
+
+runs/NAME/
+  model.safetensors, config.json   the model (see lstmcast.workflows.modelfile)
+  metrics.json                     test-split metrics of the model and repeat_last, and skill
+  forecast_test.csv                every test forecast beside the actual value and repeat_last
+  forecast.png                     forecast vs actual plot
+  run.json                         resolved config, library versions, training history
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lstmcast import models
+from lstmcast.config import RunConfig
+from lstmcast.engine.training import Callback
+from lstmcast.evaluation.backtest import Backtest, forecast_frame
+from lstmcast.evaluation.plots import plot_forecasts
+from lstmcast.files import atomic_write, versions, write_json
+from lstmcast.workflows.fitting import Columns, DataLike, Dataset, read_dataset
+from lstmcast.workflows.forecaster import Forecaster
+
+
+def train_run(
+    data: DataLike | Dataset,
+    config: RunConfig,
+    out_dir: str | Path | None,
+    *,
+    callbacks: Sequence[Callback] = (),
+) -> dict[str, Any]:
+    """Fit, evaluate on the test split, and (when `out_dir` is given) write the run there."""
+    dataset = read_dataset(data, Columns.of(config))
+    forecaster = Forecaster.from_config(config).fit(dataset, callbacks=callbacks)
+    return finish_run(forecaster, dataset, out_dir)
+
+
+def finish_run(
+    forecaster: Forecaster, dataset: Dataset, out_dir: str | Path | None
+) -> dict[str, Any]:
+    """Forecast the test split once, report it (metrics.json) and write the run directory."""
+    forecasts, series = forecaster.backtest(dataset, "test")
+    metrics = forecaster.report(forecasts, "test")
+    metrics["training"] = forecaster.training_.to_dict() | {"history": None}
+    if out_dir is not None:
+        write_run(forecaster, forecasts, series.time, metrics, out_dir)
+    return metrics
+
+
+def write_run(
+    forecaster: Forecaster,
+    forecasts: Backtest,
+    time_index: Any,
+    metrics: dict[str, Any],
+    out_dir: str | Path,
+) -> None:
+    """Write the run directory described at the top of this module."""
+    config, state = forecaster.config, forecaster.state_
+    directory = Path(out_dir)
+    forecaster.save(directory)
+    write_json(directory / "metrics.json", metrics)
+    write_json(
+        directory / "run.json",
+        {
+            "config": config.to_dict(),
+            "versions": versions(),
+            "device": str(forecaster.device_),
+            "n_train_windows": state.n_train_windows,
+            "split": dataclasses.asdict(state.split),
+            "training": state.training.to_dict(),
+        },
+    )
+    table = forecast_frame(forecasts, state.targets, time_index)
+    atomic_write(directory / "forecast_test.csv", table.to_csv(index=False).encode())
+    plot_forecasts(table, directory / "forecast.png", title=f"{config.model}: test split")
+
+
+def check_models(dataset: Dataset, base: RunConfig, names: Sequence[str]) -> list[RunConfig]:
+    """The config of every model in `names`, each built once without training, so that a bad
+    option of any of them is reported before the first one trains."""
+    series = dataset.series
+    configs = []
+    for name in names:
+        config = dataclasses.replace(base, model=name)
+        models.build_for_run(config, series.n_features, series.n_targets, seeded=False)
+        configs.append(config)
+    return configs
+
+
+def compare_models(
+    data: DataLike | Dataset,
+    base: RunConfig,
+    names: Sequence[str],
+    out_dir: str | Path | None,
+    *,
+    callbacks: Sequence[Callback] = (),
+    on_model: Any = None,
+) -> list[dict[str, Any]]:
+    """Train every model in `names` with the same data (read once), split and training options.
+    `on_model(name)` is called before each one trains (for progress output)."""
+    dataset = read_dataset(data, Columns.of(base))
+    rows = []
+    for config in check_models(dataset, base, names):
+        if on_model is not None:
+            on_model(config.model)
+        started = time.perf_counter()
+        run_dir = Path(out_dir) / config.model if out_dir is not None else None
+        metrics = train_run(dataset, config, run_dir, callbacks=callbacks)
+        model = metrics["model"]
+        rows.append(
+            {
+                "model": config.model,
+                "horizon": config.horizon,
+                "lookback": config.lookback,
+                "mse_scaled": model["scaled"]["mse"],
+                "mae_scaled": model["scaled"]["mae"],
+                "mse": model["original"]["mse"],
+                "mae": model["original"]["mae"],
+                "skill": metrics["skill"],
+                "beats_naive": metrics["beats_naive"],
+                "train_seconds": time.perf_counter() - started,
+                "stopped": metrics["training"]["stopped"],
+                "message": metrics["training"]["message"],
+            }
+        )
+    return rows

@@ -1,0 +1,274 @@
+"""`tune()`: search hyperparameters with Optuna, then retrain the best on train+validation,
+evaluate it on test beside repeat_last and save it as a normal lstmcast model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lstmcast import models
+from lstmcast.checks import check_int
+from lstmcast.config import RunConfig, make_config
+from lstmcast.data import TimeSeries
+from lstmcast.engine.training import Callback, resolve_device
+from lstmcast.errors import ConfigError
+from lstmcast.workflows.fitting import Columns, DataLike, read_dataset, split_for
+from lstmcast.workflows.forecaster import Forecaster
+from lstmcast.workflows.tuning.folds import Fold, check_folds, fit_fold, fold_ranges
+from lstmcast.workflows.tuning.space import SearchSpace, config_for, parse_search, searched_fields
+
+if TYPE_CHECKING:
+    import optuna
+
+TUNE_JSON = "tune.json"
+TRIALS_CSV = "trials.csv"
+
+
+@dataclass
+class TuneResult:
+    """The outcome of `tune`: the best trial, the study, and the retrained best model."""
+
+    best_params: dict[str, Any]  # the best trial's parameters (units per layer as units_k)
+    best_value: float  # its validation MSE (scaled), the mean over folds with `folds`
+    best_trial: int
+    config: RunConfig  # what the final model was trained with (train+validation, fixed epochs)
+    metrics: dict[str, Any]  # the final model on the test split beside repeat_last
+    forecaster: Forecaster
+    study: optuna.Study
+    out: Path | None = None
+
+
+def tune(
+    data: DataLike,
+    *,
+    model: str = "lstm",
+    trials: int = 50,
+    timeout: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    base: RunConfig | dict[str, Any] | None = None,
+    search: dict[str, Any] | None = None,
+    folds: int | None = None,
+    out: str | Path | None = None,
+    seed: int = 0,
+    pruner: str | optuna.pruners.BasePruner = "median",
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    callbacks: Sequence[Callback] = (),
+) -> TuneResult:
+    """Search the `search` space (see `lstmcast.workflows.tuning.space`) for the config of
+    `model` with the lowest validation MSE, then retrain and evaluate the best one.
+
+    `base` holds the fixed options (`RunConfig` fields such as epochs, horizon, targets); the
+    searched fields come from `search` only. `trials` is the total for the study, shared by
+    every worker on the same `storage` (a SQLAlchemy URL or a SQLite file path; default
+    `<out>/study.db`, or memory without `out`). A study that exists is resumed. With `folds=K`
+    the objective is the mean over K walk-forward folds (`lstmcast.workflows.tuning.folds`).
+    """
+    import optuna
+
+    from lstmcast.workflows.tuning import report
+    from lstmcast.workflows.tuning import study as studies
+
+    check_int("trials", trials)
+    if isinstance(pruner, str) and pruner not in studies.PRUNERS:
+        raise ConfigError(f"The 'pruner' parameter must be median or hyperband. Got {pruner!r}.")
+    if timeout is not None and (isinstance(timeout, bool) or not timeout > 0):
+        raise ConfigError(f"The 'timeout' parameter must be seconds > 0. Got {timeout!r}.")
+    space = parse_search(search)
+    config = _base_config(model, base, seed, space)
+    dataset = read_dataset(data, Columns.of(config))  # the one read of the data
+    series = dataset.series
+    longest = dataclasses.replace(config, lookback=space.max_lookback())
+    split = split_for(series, longest)  # raises if the longest lookback fails
+    fold_list = fold_ranges(split, folds)
+    check_folds(fold_list, longest.lookback, config.horizon)
+    space = space.for_model(_model_fields(config, series))
+    device = resolve_device(config.device)
+
+    url = studies.storage_url(storage, out)
+    name = study_name or f"lstmcast-{config.model}"
+    meta = {
+        "data_sha256": dataset.sha256,
+        "model": config.model,
+        "folds": len(fold_list),
+        "config": {k: v for k, v in config.to_dict().items() if k != "device"},
+    }
+    max_steps = config.epochs * len(fold_list)
+    verbosity = optuna.logging.get_verbosity()
+    # Optuna logs each failed trial with its traceback, surplus ones included; the progress
+    # lines say what happened instead, and errors that stop the search are raised.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = studies.open_study(
+            url, name, seed=seed, pruner=studies.make_pruner(pruner, max_steps), meta=meta
+        )
+        to_run = trials - studies.counted(study)
+        if to_run > 0:
+            study_callbacks = [studies.stop_at(trials)]
+            if on_trial is not None:
+                study_callbacks.append(on_trial)
+            study.optimize(
+                _objective(series, config, space, fold_list, device, trials),
+                n_trials=to_run,  # a cap for this worker; the shared count stops it sooner
+                timeout=timeout,
+                callbacks=study_callbacks,
+                catch=(studies.Surplus, _out_of_memory()),
+            )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+    done = studies.completed(study)
+    if not done:
+        raise ConfigError(
+            f"study '{name}' has no completed trial yet ({len(study.trials)} pruned or failed); "
+            f"run more trials or use a milder --pruner"
+        )
+    best = study.best_trial
+    epochs = max(1, int(best.user_attrs.get("best_epoch", config.epochs)))
+    final = make_config(
+        {"epochs": epochs, "patience": 0, "val_fraction": 0.0, "val_start": None},
+        config_for(config, best.params),
+    )
+    from lstmcast.workflows.runs import finish_run
+
+    forecaster = Forecaster.from_config(final).fit(dataset, callbacks=callbacks)
+    directory = Path(out) if out is not None else None
+    metrics = finish_run(forecaster, dataset, directory)
+    if directory is not None:
+        plots = report.write_plots(study, directory)
+        report.write_trials_csv(study, directory / TRIALS_CSV)
+        _write_summary(directory, study, url, space, fold_list, best, final, plots)
+    return TuneResult(
+        best_params=dict(best.params),
+        best_value=float(best.value) if best.value is not None else float("nan"),
+        best_trial=best.number,
+        config=final,
+        metrics=metrics,
+        forecaster=forecaster,
+        study=study,
+        out=directory,
+    )
+
+
+def _objective(
+    series: TimeSeries,
+    base: RunConfig,
+    space: SearchSpace,
+    folds: list[Fold],
+    device: Any,
+    n_trials: int,
+) -> Any:
+    import optuna
+
+    from lstmcast.workflows.tuning import study as studies
+
+    def objective(trial: optuna.Trial) -> float:
+        studies.claim(trial, n_trials)
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+        config = config_for(base, space.suggest(trial))
+        scores, best_epochs = [], []
+        for k, fold in enumerate(folds):
+            offset = k * config.epochs  # fold k reports epochs as steps offset+1 .. offset+E
+
+            def report(epoch: int, mse: float, offset: int = offset) -> None:
+                trial.report(mse, offset + epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at step {offset + epoch}")
+
+            try:
+                result, score = fit_fold(series, config, fold, device, report)
+            except _out_of_memory():
+                trial.set_user_attr("failed", "out of GPU memory")
+                raise
+            scores.append(score)
+            best_epochs.append(result.best_epoch)
+        # The final model trains for this many epochs on train+validation (no early stopping).
+        trial.set_user_attr("best_epoch", max(1, round(float(np.mean(best_epochs)))))
+        trial.set_user_attr("fold_val_mse", scores)
+        value = float(np.mean(scores))
+        if np.isnan(value):
+            trial.set_user_attr("failed", "validation MSE is not finite")
+        return value  # Optuna fails a trial whose value is NaN
+
+    return objective
+
+
+def _base_config(
+    model: str, base: RunConfig | dict[str, Any] | None, seed: int, space: SearchSpace
+) -> RunConfig:
+    """The fixed options; a searched field set in a `base` dict (a TOML top level) is an
+    error that says to fix it in `[search]` instead."""
+    if isinstance(base, RunConfig):
+        config = base
+    else:
+        values = dict(base or {})
+        clash = [k for k in (*searched_fields(space), "layers") if k in values]
+        if clash:
+            key = clash[0]
+            hint = "layers (count) and units" if key == "layers" else f"{key} = <value>"
+            raise ConfigError(
+                f"'{key}' is searched by tune; fix or narrow it in the [search] table "
+                f"({hint}) instead of setting it at the top level"
+            )
+        config = make_config(values)
+    return make_config({"model": model, "seed": seed}, config)
+
+
+def _model_fields(config: RunConfig, series: TimeSeries) -> set[str]:
+    """The config fields of `config.model`; raise ConfigError if it has nothing to train."""
+    probe = models.build_for_run(config, series.n_features, series.n_targets, seeded=False)
+    if not models.is_trainable(probe):
+        raise ConfigError(f"model '{config.model}' has nothing to train; tune an LSTM model")
+    config_fields = models.config_dict(probe)  # the config's fields, plus 'name'
+    return set(config_fields)
+
+
+def _out_of_memory() -> type[Exception]:
+    """A trial too big for the GPU fails and the search goes on."""
+    import torch
+
+    return torch.cuda.OutOfMemoryError
+
+
+def _write_summary(
+    directory: Path,
+    study: Any,
+    url: str | None,
+    space: SearchSpace,
+    folds: list[Fold],
+    best: Any,
+    final: RunConfig,
+    plots: dict[str, str],
+) -> None:
+    from lstmcast.files import write_json
+    from lstmcast.workflows.tuning import study as studies
+
+    states = [t.state.name.lower() for t in study.get_trials(deepcopy=False)]
+    write_json(
+        directory / TUNE_JSON,
+        {
+            "study": study.study_name,
+            "storage": studies.shown_url(url),
+            "objective": "validation MSE (scaled)"
+            + (f", mean over {len(folds)} walk-forward folds" if len(folds) > 1 else ""),
+            "folds": [{"train": list(f.train), "val": list(f.val)} for f in folds],
+            "trials": {s: states.count(s) for s in sorted(set(states))},
+            "best": {
+                "trial": best.number,
+                "value": best.value,
+                "params": best.params,
+                "best_epoch": best.user_attrs.get("best_epoch"),
+            },
+            "search": json.loads(json.dumps(space.describe(), default=str)),
+            "final_config": final.to_dict(),
+            "plots": plots,
+        },
+    )

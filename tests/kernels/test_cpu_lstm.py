@@ -1,0 +1,94 @@
+"""The C++ LSTM layer (lstmcast.kernels.cpu_lstm) against the torch loop and oneDNN."""
+
+import pytest
+import torch
+
+from lstmcast.kernels import cpu_lstm
+from lstmcast.kernels.activations import CODES
+from lstmcast.models.keras_lstm import KerasLSTM
+
+
+@pytest.fixture(autouse=True)
+def compiled() -> None:
+    if cpu_lstm.load() is None:  # the warning says why; the torch loop is then what runs
+        pytest.fail("the C++ CPU layer did not build on this machine")
+
+
+def run(layer: KerasLSTM, x: torch.Tensor, compiled: bool, monkeypatch) -> tuple:
+    """Output and the gradients of x and every trainable weight, through one path."""
+    monkeypatch.setattr(cpu_lstm, "ENABLED", compiled)
+    x = x.clone().requires_grad_()
+    out = layer(x)
+    weights = torch.randn(out.shape, generator=torch.Generator().manual_seed(9))
+    params = [p for p in layer.parameters() if p.requires_grad]
+    grads = torch.autograd.grad((out * weights).sum(), [x, *params])
+    return out, grads
+
+
+# (batch, steps, inputs, units): batch blocks of 4 with and without a rest; gate widths that
+# are 1-4 vectors of 16 plus a rest; a single step.
+SHAPES = [(5, 6, 3, 8), (37, 4, 7, 50), (9, 3, 2, 28), (4, 1, 3, 16), (2, 5, 4, 13)]
+
+
+@pytest.mark.parametrize("activation", sorted(CODES))
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_compiled_layer_matches_torch_loop(activation, bidirectional, monkeypatch):
+    for batch, steps, inputs, units in SHAPES:
+        for return_sequences in (False, True):
+            torch.manual_seed(2)
+            layer = KerasLSTM(inputs, units, activation, bidirectional, return_sequences)
+            with torch.no_grad():  # larger recurrent weights than orthogonal, to load the gates
+                for name, p in layer.lstm.named_parameters():
+                    if name.startswith(("weight_hh", "bias_ih")):
+                        p.add_(0.3 * torch.randn_like(p))
+            x = torch.randn(batch, steps, inputs)
+            got, got_grads = run(layer, x, True, monkeypatch)
+            want, want_grads = run(layer, x, False, monkeypatch)
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+            for g, w in zip(got_grads, want_grads, strict=True):
+                torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_compiled_tanh_matches_onednn(monkeypatch):
+    """With tanh the torch loop is not the reference: nn.LSTM (oneDNN) is."""
+    torch.manual_seed(3)
+    layer = KerasLSTM(7, 50, "tanh", bidirectional=True, return_sequences=True)
+    x = torch.randn(33, 12, 7)
+    got, got_grads = run(layer, x, True, monkeypatch)
+    want, want_grads = run(layer, x, False, monkeypatch)  # fused: nn.LSTM
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_nonzero_bias_hh_is_used_like_nn_lstm(monkeypatch):
+    """A state dict from elsewhere may carry torch's second bias; it must count."""
+    torch.manual_seed(4)
+    layer = KerasLSTM(3, 8, "tanh")
+    with torch.no_grad():
+        layer.lstm.bias_hh_l0.uniform_(-1, 1)
+    x = torch.randn(4, 5, 3)
+    got, _ = run(layer, x, True, monkeypatch)
+    want, _ = run(layer, x, False, monkeypatch)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_compiled_dropout_is_inverted_dropout_with_a_repeatable_mask():
+    x = torch.randn(64, 40, 50, requires_grad=True)
+    layer = cpu_lstm.Dropout(0.3)
+    torch.manual_seed(0)
+    y = layer(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.7) < 0.01  # 128,000 draws
+    torch.testing.assert_close(y[kept], x[kept] / 0.7)
+    y.backward(torch.ones_like(y))
+    assert torch.equal(x.grad != 0, kept)  # the backward regenerates the same mask
+    torch.testing.assert_close(x.grad[kept], torch.full_like(x.grad[kept], 1 / 0.7))
+    torch.manual_seed(0)
+    assert torch.equal(layer(x), y)  # torch.manual_seed repeats it
+    assert not torch.equal(layer(x), y)  # and the next call draws a new mask
+    # masks of neighbouring elements are not correlated (a hash, not a stride pattern)
+    flat = kept.flatten().float()
+    assert abs(torch.corrcoef(torch.stack((flat[:-1], flat[1:])))[0, 1].item()) < 0.02
+    layer.eval()
+    assert torch.equal(layer(x), x)

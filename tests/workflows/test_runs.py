@@ -1,0 +1,71 @@
+"""A run reads its data once and forecasts its test split once; compare checks every model's
+options before the first one trains."""
+
+from __future__ import annotations
+
+import builtins
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lstmcast.config import make_config
+from lstmcast.data import validate
+from lstmcast.errors import ConfigError
+from lstmcast.evaluation import backtest
+from lstmcast.workflows import fitting, runs
+
+
+def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
+    csv_file, tmp_path, monkeypatch
+):
+    opened, validated, forecast_sets = [], [], []
+    real_open = builtins.open
+
+    def counting_open(file, *args, **kwargs):
+        if isinstance(file, str | Path) and Path(file).resolve() == Path(csv_file).resolve():
+            opened.append(file)
+        return real_open(file, *args, **kwargs)
+
+    real_prepare, real_predict = validate.prepare, backtest.predict_windows
+
+    def counting_prepare(*args, **kwargs):
+        validated.append(1)
+        return real_prepare(*args, **kwargs)
+
+    def counting_predict(model, series, starts, lookback, *args, **kwargs):
+        forecast_sets.append(len(starts))
+        return real_predict(model, series, starts, lookback, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(fitting, "prepare", counting_prepare)
+    monkeypatch.setattr(backtest, "predict_windows", counting_predict)
+    config = make_config({"model": "linear", "lookback": 12, "horizon": 2, "epochs": 2})
+    out = tmp_path / "run"
+    metrics = runs.train_run(csv_file, config, out)
+
+    assert len(opened) == 1 and len(validated) == 1
+    assert forecast_sets == [metrics["n_windows"]]  # the test split, once
+    # the table and the metrics come from the same forecasts
+    table = pd.read_csv(out / "forecast_test.csv")
+    mse = float(np.mean((table["forecast"] - table["actual"]) ** 2))
+    assert mse == pytest.approx(metrics["model"]["original"]["mse"], rel=1e-5)
+    assert json.loads((out / "metrics.json").read_text())["n_windows"] == metrics["n_windows"]
+    assert (out / "forecast.png").is_file()
+
+
+def test_compare_checks_every_model_before_the_first_trains(csv_file, monkeypatch):
+    trained = []
+    real_train = fitting.train
+
+    def counting_train(*args, **kwargs):
+        trained.append(1)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(fitting, "train", counting_train)
+    base = make_config({"lookback": 12, "horizon": 2, "epochs": 1})  # seasonal_naive: 24
+    with pytest.raises(ConfigError, match=r"'period' parameter .* must be <= the lookback"):
+        runs.compare_models(csv_file, base, ["linear", "seasonal_naive"], None)
+    assert trained == []
