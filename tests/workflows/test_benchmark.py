@@ -109,3 +109,15 @@ def test_cli_benchmark_table_and_user_errors(tmp_path):
     assert bad.exit_code == 2 and "'protocol' parameter must be one of" in bad.output
     bad = CliRunner().invoke(app, [*args, "--horizons", "five"])
     assert bad.exit_code == 2 and "'horizons' option must be a comma-separated list" in bad.output
+
+
+def test_every_model_is_checked_before_the_first_trains(tmp_path, monkeypatch):
+    from lstmcast.errors import ConfigError
+    from lstmcast.workflows import benchmark
+
+    trained = []
+    monkeypatch.setattr(benchmark, "fit_model", lambda *a, **k: trained.append(1))
+    path = synthetic_csv(tmp_path / "s.csv")
+    with pytest.raises(ConfigError, match=r"'period' parameter \(24\) must be <= the lookback"):
+        run_benchmark(path, "ratio", ["linear", "seasonal_naive"], [5], lookback=12)
+    assert trained == []

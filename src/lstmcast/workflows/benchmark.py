@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lstmcast import choices
-from lstmcast.config import make_config
+from lstmcast.config import RunConfig, make_config
 from lstmcast.data import (
     Split,
     check_split,
@@ -34,6 +34,7 @@ from lstmcast.data import (
 from lstmcast.engine.batching import gather_targets, predict_windows
 from lstmcast.engine.training import resolve_device
 from lstmcast.errors import ConfigError
+from lstmcast.models import build_for_run
 from lstmcast.workflows.fitting import fit_model
 
 PROTOCOLS = choices.values(choices.Protocol)
@@ -119,6 +120,31 @@ def score(
     return {"mse": squared / count, "mae": absolute / count}
 
 
+def benchmark_config(
+    model_name: str,
+    horizon: int,
+    lookback: int,
+    seed: int,
+    device: str,
+    options: dict[str, Any],
+    model_options: dict[str, Any],
+) -> RunConfig:
+    """The run config of one benchmark run: the protocol's, the model's benchmark defaults
+    (`TRAINING`, `ARCHITECTURE`) and the caller's options on top."""
+    return make_config(
+        {
+            "model": model_name,
+            "lookback": lookback,
+            "horizon": horizon,
+            "seed": seed,
+            "device": device,
+            "model_options": {**ARCHITECTURE.get(model_name, {}), **model_options},
+            **TRAINING.get(model_name, {}),
+            **options,
+        }
+    )
+
+
 def run_one(
     data: Prepared,
     model_name: str,
@@ -133,17 +159,8 @@ def run_one(
     """Train `model_name` once on the train windows (early stopping on val) and score it."""
     split = data.split
     check_split(split, lookback, horizon)
-    run_options = {**TRAINING.get(model_name, {}), **(options or {})}
-    config = make_config(
-        {
-            "model": model_name,
-            "lookback": lookback,
-            "horizon": horizon,
-            "seed": seed,
-            "device": device,
-            "model_options": {**ARCHITECTURE.get(model_name, {}), **(model_options or {})},
-            **run_options,
-        }
+    config = benchmark_config(
+        model_name, horizon, lookback, seed, device, options or {}, model_options or {}
     )
     target = resolve_device(config.device)
     n_features = data.scaled.shape[1]
@@ -174,7 +191,7 @@ def run_one(
         "stopped": result.stopped,
         "n_test_windows": len(test_starts),
         "device": str(target),
-        "options": {**config.model_options, **run_options},
+        "options": {**config.model_options, **{**TRAINING.get(model_name, {}), **(options or {})}},
     }
 
 
@@ -203,6 +220,17 @@ def run_benchmark(
     run_options = dict(options or {})
     device = run_options.pop("device", "auto")
     shared_model_options = run_options.pop("model_options", {})
+
+    def own(name: str) -> dict[str, Any]:
+        return {**shared_model_options, **(model_options or {}).get(name, {})}
+
+    # every model's options are checked before the first one trains
+    n_features = data.scaled.shape[1]
+    for name in models:
+        for horizon in horizons:
+            check_split(data.split, lookback, horizon)
+            config = benchmark_config(name, horizon, lookback, 0, device, run_options, own(name))
+            build_for_run(config, n_features, n_features, seeded=False)
     rows = []
     for name in models:
         for horizon in horizons:
@@ -215,10 +243,7 @@ def run_benchmark(
                     seed,
                     device=device,
                     options=run_options,
-                    model_options={
-                        **shared_model_options,
-                        **(model_options or {}).get(name, {}),
-                    },
+                    model_options=own(name),
                 )
                 row["dataset"] = Path(path).stem
                 rows.append(row)
