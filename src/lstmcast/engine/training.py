@@ -155,7 +155,35 @@ def make_optimizer(
     return torch.optim.SGD(params, lr=lr, weight_decay=decay, fused=fused)
 
 
-def make_loss(name: str) -> nn.Module:
+class PinballLoss(nn.Module):
+    """The pinball (quantile) loss averaged over the Q levels, steps, targets and batch:
+    pred (B, H, V, Q), target (B, H, V). For level tau and error e = target - pred it is
+    max(tau * e, (tau - 1) * e); its minimiser is the tau-quantile."""
+
+    taus: torch.Tensor
+
+    def __init__(self, quantiles: Sequence[float]) -> None:
+        super().__init__()
+        self.register_buffer("taus", torch.tensor(tuple(quantiles), dtype=torch.float32))
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if pred.shape != (*target.shape, len(self.taus)):
+            raise ValueError(
+                f"The pinball loss needs predictions {(*target.shape, len(self.taus))} "
+                f"(targets and {len(self.taus)} quantiles). Got {tuple(pred.shape)}."
+            )
+        error = target[..., None] - pred  # (B, H, V, Q)
+        return torch.maximum(self.taus * error, (self.taus - 1) * error).mean()
+
+
+def make_loss(name: str, quantiles: Sequence[float] = ()) -> nn.Module:
+    """The training loss `name` (mse | mae | huber) of pred and target (B, H, V).
+
+    With `quantiles` (a model with a quantile head, pred (B, H, V, Q)), the pinball loss over
+    those levels replaces `name` (so `--loss` has no effect there): see `PinballLoss`.
+    """
+    if len(quantiles):
+        return PinballLoss(quantiles)
     return {"mse": nn.MSELoss(), "mae": nn.L1Loss(), "huber": nn.HuberLoss(delta=1.0)}[name]
 
 
@@ -186,7 +214,9 @@ def train(
 
     lookback, horizon = config.lookback, config.horizon
     use_graph = supports_graphs(device, config.cuda_graph)
-    loss_fn = make_loss(config.loss)
+    # a quantile head trains (and early-stops) on the pinball loss of its own levels
+    quantiles = tuple(getattr(getattr(model, "config", None), "quantiles", None) or ())
+    loss_fn = make_loss(config.loss, quantiles).to(device)
     train_idx = torch.as_tensor(train_starts, dtype=torch.long, device=device)
     val_idx = torch.as_tensor(val_starts, dtype=torch.long, device=device)
     score_idx = val_idx if len(val_idx) else train_idx

@@ -3,6 +3,8 @@
 Every model maps a window x (B, L, F) to a forecast (B, H, T) of the first T columns and has
 `.config`, a frozen dataclass. `config_dict(model)` is that config plus the model's registry name
 under "name"; `from_config_dict` rebuilds the same architecture (weights are loaded separately).
+The models with a quantile head (`supports_quantiles`) forecast (B, H, T, Q) when built with
+`quantiles` (Q levels, increasing, 0.5 among them).
 """
 
 import dataclasses
@@ -48,6 +50,7 @@ __all__ = [
     "config_dict",
     "from_config_dict",
     "is_trainable",
+    "supports_quantiles",
 ]
 
 MODELS: dict[str, str] = {
@@ -75,8 +78,16 @@ _REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
     "linear": (LinearConfig, LinearBaseline),
     "seglstm": (SegLSTMConfig, SegLSTM),
 }
-# Fields build() takes as its own arguments rather than as overrides.
-_SHAPE_FIELDS = ("n_features", "horizon", "n_targets", "lookback")
+# Fields build() takes as its own arguments rather than as overrides; `quantiles` is one: it
+# shapes the output (B, H, T, Q) as horizon and n_targets do.
+_SHAPE_FIELDS = ("n_features", "horizon", "n_targets", "lookback", "quantiles")
+
+
+def supports_quantiles(name: str) -> bool:
+    """True if model `name` has a quantile head (its config has a `quantiles` field)."""
+    return name in _REGISTRY and "quantiles" in {
+        f.name for f in dataclasses.fields(_REGISTRY[name][0])
+    }
 
 
 def build(
@@ -85,6 +96,7 @@ def build(
     horizon: int = 1,
     n_targets: int | None = None,
     lookback: int | None = None,
+    quantiles: Any = (),
     **overrides: Any,
 ) -> nn.Module:
     """Build model `name` for windows (B, L=lookback, F=n_features) -> (B, H=horizon, T=n_targets).
@@ -92,14 +104,18 @@ def build(
     `overrides` set other config fields (presets accept them too: `build("simple", 7,
     activation="tanh")`). `lookback` is needed by "linear" and "seglstm" and checked against
     "seasonal_naive"'s
-    period; other models ignore it. Weights are drawn from torch's global RNG.
+    period; other models ignore it. `quantiles` (Q increasing levels with 0.5, e.g. (0.1, 0.5,
+    0.9)) gives the models that `supports_quantiles` a quantile head: (B, H, T, Q); the others
+    reject it. Weights are drawn from torch's global RNG.
     """
     if name not in _REGISTRY:
         raise ConfigError(f"Unknown model {name!r}. Choose one of: {', '.join(MODELS)}.")
     config_cls, model_cls = _REGISTRY[name]
     fields = [f.name for f in dataclasses.fields(config_cls)]
     allowed = [f for f in fields if f not in _SHAPE_FIELDS]
-    for key in overrides:
+    no_quantiles = quantiles is None or (isinstance(quantiles, tuple | list) and not quantiles)
+    head = [] if no_quantiles or "quantiles" in fields else ["quantiles"]  # rejected below
+    for key in [*overrides, *head]:
         if key not in allowed:
             raise ConfigError(
                 f"Unknown parameter {key!r} for model {name!r}. "
@@ -108,6 +124,8 @@ def build(
     shape: dict[str, Any] = dict(n_features=n_features, horizon=horizon, n_targets=n_targets)
     if "lookback" in fields:
         shape["lookback"] = lookback
+    if "quantiles" in fields:
+        shape["quantiles"] = () if quantiles is None else quantiles
     config = config_cls(**shape, **{**PRESETS.get(name, {}), **overrides})
     period = getattr(config, "period", None)
     if isinstance(period, int) and lookback is not None and period > lookback:
@@ -129,6 +147,8 @@ def config_dict(model: nn.Module) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"name": name}
     for key, value in dataclasses.asdict(config).items():
+        if key == "quantiles" and not value:
+            continue  # a point model is described as before the quantile head existed
         out[key] = list(value) if isinstance(value, tuple) else value
     return out
 
@@ -151,8 +171,9 @@ def from_config_dict(d: Any) -> nn.Module:
             f"The model config for {name!r} has unknown fields {unknown}. "
             f"Allowed: {', '.join(sorted(known))}."
         )
-    if isinstance(fields.get("layers"), list):
-        fields["layers"] = tuple(fields["layers"])
+    for key in ("layers", "quantiles"):  # JSON lists back to the configs' tuples
+        if isinstance(fields.get(key), list):
+            fields[key] = tuple(fields[key])
     try:
         config = config_cls(**fields)
     except (ConfigError, TypeError) as err:

@@ -2,11 +2,18 @@
 
 The three reference Keras models are presets of this one module (see PRESETS); with Keras's
 initialisation, equations and trainable parameter counts they are the same networks.
+
+With `quantiles` (e.g. (0.1, 0.5, 0.9)) the dense head also predicts a quantile band and the
+forecast is (B, H, T, Q); the model then is no longer the Keras one (see `quantile_outputs`).
 """
 
+import itertools
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.checks import check_bool, check_choice, check_int
@@ -53,6 +60,58 @@ def check_outputs(n_features: object, horizon: object, n_targets: object) -> int
     return n_targets
 
 
+def check_quantiles(value: object) -> tuple[float, ...]:
+    """Raise ConfigError unless `value` is () or strictly increasing levels in (0, 1) that
+    include 0.5 (the point forecast); return them as a tuple of floats."""
+    if not isinstance(value, tuple | list) or any(
+        isinstance(q, bool) or not isinstance(q, numbers.Real) or not 0 < q < 1  # type: ignore[operator]
+        for q in value
+    ):
+        raise ConfigError(
+            "The 'quantiles' parameter must be a tuple of levels in (0, 1), e.g. (0.1, 0.5, 0.9). "
+            f"Got {value!r} instead."
+        )
+    taus = tuple(float(q) for q in value)  # type: ignore[arg-type]  # checked to be Real above
+    if any(b <= a for a, b in itertools.pairwise(taus)):
+        raise ConfigError(
+            "The 'quantiles' parameter must be strictly increasing, without repeats. "
+            f"Got {value!r} instead."
+        )
+    if taus and 0.5 not in taus:
+        raise ConfigError(
+            "The 'quantiles' parameter must include 0.5 (the point forecast). "
+            f"Got {value!r} instead."
+        )
+    return taus
+
+
+def spread_bias(quantiles: tuple[float, ...]) -> Tensor:
+    """(Q-1,) initial spread outputs: softplus of them gives the gaps between consecutive
+    quantiles of a standard normal, the band of the standardised data the models see."""
+    z = torch.special.ndtri(torch.tensor(quantiles, dtype=torch.float64))
+    gaps = z.diff()  # > 0: the levels increase
+    return (gaps + torch.log(-torch.expm1(-gaps))).float()  # softplus's inverse
+
+
+def quantile_outputs(median: Tensor, spread: Tensor, quantiles: tuple[float, ...]) -> Tensor:
+    """Median (...) and raw spread outputs (..., Q-1) -> quantiles (..., Q), never crossing.
+
+    spread[..., k] is the gap between levels k and k+1 before a softplus. The median is kept
+    as it is and the other quantiles are the median minus (below) or plus (above) cumulative
+    sums of the gaps, outward from 0.5. Because every gap is >= 0 (and rounding is
+    monotone), the quantiles are non-decreasing by construction, in float arithmetic too, with
+    no sort (a sort would swap the levels' gradients). Outward from the median rather than up
+    from the lowest level, so the median is exactly the point model's output and trains like it;
+    the spreads only widen the band around it.
+    """
+    m = quantiles.index(0.5)
+    gaps = F.softplus(spread)  # (..., Q-1), >= 0
+    below = gaps[..., :m].flip(-1).cumsum(-1).flip(-1)  # (..., m): level k is sum of gaps k..m-1
+    above = gaps[..., m:].cumsum(-1)  # (..., Q-1-m)
+    center = median[..., None]
+    return torch.cat([center - below, center, center + above], dim=-1)  # (..., Q)
+
+
 @dataclass(frozen=True)
 class LSTMConfig:
     n_features: int  # F: input variables per time step (targets first, then covariates)
@@ -63,6 +122,7 @@ class LSTMConfig:
     dropout: float = 0.0  # Dropout after each LSTM layer (0 = none)
     activation: str = "tanh"  # Keras LSTM activation; "tanh" uses torch's fused kernel
     revin: bool = False  # normalise each window by its own mean/std, undo it on the output
+    quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
 
     def __post_init__(self) -> None:
         # object.__setattr__: normalise fields of the frozen instance (None -> int, list -> tuple)
@@ -84,10 +144,12 @@ class LSTMConfig:
         object.__setattr__(self, "dropout", check_dropout(self.dropout))
         check_bool("revin", self.revin)
         check_choice("activation", self.activation, sorted(ACTIVATIONS))
+        object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
 
 
 class LSTMForecaster(nn.Module):
-    """(B, L, F) window -> (B, H, T) forecast of the first T variables."""
+    """(B, L, F) window -> (B, H, T) forecast of the first T variables; (B, H, T, Q) with
+    Q = len(config.quantiles) quantile levels."""
 
     name = "lstm"  # registry name; build() sets the preset's name on the instance
 
@@ -113,6 +175,19 @@ class LSTMForecaster(nn.Module):
         self.head = nn.Linear(sizes[-1], config.horizon * self.n_targets)
         nn.init.xavier_uniform_(self.head.weight)  # Keras Dense: glorot_uniform kernel
         nn.init.zeros_(self.head.bias)  # and zero bias
+        self.quantiles: tuple[float, ...] = config.quantiles
+        if len(self.quantiles) > 1:
+            # The widened head: `head` stays the point model's Dense (same weights drawn in the
+            # same order, so the median starts as the point model's output) and `spread` adds
+            # the Q-1 gaps per (step, target): together one Dense(H*T*Q).
+            self.spread = nn.Linear(
+                sizes[-1], config.horizon * self.n_targets * (len(self.quantiles) - 1)
+            )
+            nn.init.xavier_uniform_(self.spread.weight)
+            with torch.no_grad():
+                self.spread.bias.copy_(
+                    spread_bias(self.quantiles).repeat(config.horizon * self.n_targets)
+                )
 
     def forward(self, x: Tensor) -> Tensor:
         # B batch, L lookback, F features, U units, D directions, H horizon, T targets
@@ -124,6 +199,16 @@ class LSTMForecaster(nn.Module):
         for layer in self.layers:
             x = self.dropout(layer(x))  # (B, L, U*D) below the top layer, (B, U*D) at the top
         y = self.head(x).view(B, self.horizon, T)  # (B, H, T)
+        if self.quantiles:
+            spread = (  # (B, H, T, Q-1)
+                self.spread(x).view(B, self.horizon, T, -1)
+                if len(self.quantiles) > 1
+                else y.new_zeros(B, self.horizon, T, 0)  # the median alone
+            )
+            y = quantile_outputs(y, spread, self.quantiles)  # (B, H, T, Q)
+            if self.config.revin:  # the same positive scale on every level keeps their order
+                y = y * std[..., :T, None] + mean[..., :T, None]
+            return y
         if self.config.revin:
             y = y * std[..., :T] + mean[..., :T]
         return y

@@ -11,6 +11,10 @@ Lin et al. 2023, with an LSTM cell):
   whose decoder input is a learned position embedding beside a learned channel embedding; one
   LSTM step per output segment, all in parallel, then Dropout + Linear(D, S).
 
+With `quantiles` (Q levels, 0.5 among them) the output layer also predicts Q-1 gaps per step,
+turned into quantiles that never cross around the median (`lstm.quantile_outputs`): the
+forecast is (B, H, T, Q), RevIN undone on every level.
+
 A lookback that is not a multiple of S is padded on the left by repeating the first value;
 a horizon that is not a multiple of S is decoded as ceil(H/S) segments and cropped.
 Because variables never mix, covariates cannot inform the targets: only the first T columns
@@ -29,7 +33,13 @@ from torch import Tensor, nn
 from lstmcast.checks import check_bool, check_choice, check_int
 from lstmcast.errors import ConfigError
 from lstmcast.kernels.cpu_lstm import Dropout
-from lstmcast.models.lstm import check_dropout, check_outputs
+from lstmcast.models.lstm import (
+    check_dropout,
+    check_outputs,
+    check_quantiles,
+    quantile_outputs,
+    spread_bias,
+)
 
 REVIN_MODES = ("last", "mean")
 
@@ -45,6 +55,7 @@ class SegLSTMConfig:
     dropout: float = 0.5  # before the output layer
     revin: bool = True  # reversible instance normalisation per window and variable
     revin_mode: str = "last"  # "last": subtract the last value; "mean": mean/std
+    quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -56,10 +67,12 @@ class SegLSTMConfig:
         object.__setattr__(self, "dropout", check_dropout(self.dropout))
         check_bool("revin", self.revin)
         check_choice("revin_mode", self.revin_mode, REVIN_MODES)
+        object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
 
 
 class SegLSTM(nn.Module):
-    """(B, L, F) window -> (B, H, T) forecast of the first T variables."""
+    """(B, L, F) window -> (B, H, T) forecast of the first T variables; (B, H, T, Q) with
+    Q = len(config.quantiles) quantile levels."""
 
     name = "seglstm"
 
@@ -75,6 +88,14 @@ class SegLSTM(nn.Module):
         self.position = nn.Parameter(torch.randn(self.n_out, D - D // 2))  # (M, D - D/2)
         self.channel = nn.Parameter(torch.randn(self.n_targets, D // 2))  # (T, D/2)
         self.head = nn.Sequential(Dropout(config.dropout), nn.Linear(D, S))
+        self.quantiles: tuple[float, ...] = config.quantiles
+        if len(self.quantiles) > 1:
+            # With the point model's Linear(D, S) (drawn first, so the median starts as the point
+            # model's output), one Linear(D, S*(Q-1)) for the gaps: together Linear(D, S*Q).
+            q = len(self.quantiles) - 1
+            self.spread = nn.Linear(D, S * q)
+            with torch.no_grad():
+                self.spread.bias.copy_(spread_bias(self.quantiles).repeat(S))
 
     def forward(self, x: Tensor) -> Tensor:
         # B batch, L lookback, T targets, S segment, N = ceil(L/S) input segments,
@@ -113,9 +134,25 @@ class SegLSTM(nn.Module):
         i, f, g, o = gates.chunk(4, dim=-1)  # (B, T, M, D) each
         c_out = f.sigmoid() * c[0].view(B, T, 1, -1) + i.sigmoid() * g.tanh()  # (B, T, M, D)
         h_out = o.sigmoid() * c_out.tanh()  # (B, T, M, D)
+        if self.quantiles:
+            return self._quantiles(h_out, shift, scale)
         y = self.head(h_out)  # (B, T, M, S)
         y = y.reshape(B, T, M * S)[:, :, : self.config.horizon]  # (B, T, H): crop the last segment
         return y.permute(0, 2, 1) * scale + shift  # (B, H, T) in the input's scale
+
+    def _quantiles(self, h_out: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
+        """Decoder states (B, T, M, D) -> quantiles (B, H, T, Q) in the input's scale."""
+        B, T, M, _ = h_out.shape
+        S, H = self.config.segment, self.config.horizon
+        h_out = self.head[0](h_out)  # one dropout mask for the median and the gaps
+        median = self.head[1](h_out).reshape(B, T, M * S)[:, :, :H]  # (B, T, H)
+        if len(self.quantiles) > 1:
+            spread = self.spread(h_out).view(B, T, M * S, -1)[:, :, :H]  # (B, T, H, Q-1)
+        else:
+            spread = median.new_zeros(B, T, H, 0)  # the median alone
+        y = quantile_outputs(median, spread, self.quantiles)  # (B, T, H, Q)
+        # a positive scale, the same on every level, keeps their order
+        return y.permute(0, 2, 1, 3) * scale[..., None] + shift[..., None]  # (B, H, T, Q)
 
     def _statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Per-window, per-variable shift and scale (B, 1, T); (0, 1) without RevIN."""
