@@ -64,6 +64,15 @@ class Model(StrEnum):
     seglstm = "seglstm"
 
 
+class IntervalMethod(StrEnum):
+    """How prediction intervals are made (see lstmcast.workflows.calibration)."""
+
+    conformal = "conformal"  # split-conformal on the validation residuals, any model
+    quantile = "quantile"  # a quantile head trained with the pinball loss
+    cqr = "cqr"  # the quantile head, conformalised on validation
+    mc_dropout = "mc-dropout"  # stochastic passes with dropout on
+
+
 class Part(StrEnum):
     """The part of a table a saved model is evaluated on."""
 

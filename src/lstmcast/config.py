@@ -4,6 +4,7 @@ keyword of `Forecaster` are the same field of `RunConfig`."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +16,16 @@ from lstmcast.errors import ConfigError
 
 OPTIMIZERS = choices.values(choices.Optimizer)
 LOSSES = choices.values(choices.Loss)
-_POSITIVE = ("lookback", "horizon", "stride", "epochs", "batch_size")
+_POSITIVE = ("lookback", "horizon", "stride", "epochs", "batch_size", "plot_step")
 _NON_NEGATIVE = ("patience", "divergence_retries", "seed")
 _CHOICES = {
     "fill": choices.Fill,
     "scaler": choices.ScalerKind,
     "optimizer": choices.Optimizer,
     "loss": choices.Loss,
+    "interval_method": choices.IntervalMethod,
 }
+QUANTILE_METHODS = (choices.IntervalMethod.quantile.value, choices.IntervalMethod.cqr.value)
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,12 @@ class RunConfig:
     device: str = "auto"
     cuda_graph: bool = True  # capture the training step as a CUDA graph on CUDA devices
     amp: bool = False  # bf16 autocast (CUDA)
+    # prediction intervals
+    intervals: tuple[float, ...] = ()  # levels, e.g. (0.8, 0.95); () = point forecasts only
+    interval_method: str = "conformal"
+    quantiles: tuple[float, ...] | None = None  # quantile head; None = from the levels
+    mc_samples: int = 100  # stochastic passes of mc-dropout
+    plot_step: int = 1  # the horizon step the test-split plot draws
 
     def __post_init__(self) -> None:
         for name in (*_POSITIVE, *_NON_NEGATIVE):  # stored as plain ints (JSON-safe)
@@ -97,6 +106,25 @@ class RunConfig:
                 f"The 'clip_norm' parameter must be >= 0 (0 turns clipping off). "
                 f"Got {self.clip_norm!r} instead."
             )
+        object.__setattr__(self, "intervals", _levels(self.intervals))
+        if self.quantiles is not None:
+            object.__setattr__(self, "quantiles", _quantiles(self.quantiles))
+        mc_samples = check_int("mc_samples", self.mc_samples, minimum=2)
+        object.__setattr__(self, "mc_samples", mc_samples)
+        if self.plot_step > self.horizon:
+            raise ConfigError(
+                f"The 'plot_step' parameter must be an int in [1, horizon={self.horizon}]. "
+                f"Got {self.plot_step} instead."
+            )
+        if self.interval_method in QUANTILE_METHODS:
+            needed = quantiles_for(self.intervals)
+            missing = [q for q in needed if q not in (self.quantiles or needed)]
+            if missing:
+                raise ConfigError(
+                    f"The 'quantiles' option lacks {', '.join(map(str, missing))}, which the "
+                    f"intervals {', '.join(map(str, self.intervals))} and the point forecast "
+                    f"(0.5) need. Got {', '.join(map(str, self.quantiles or ()))}."
+                )
         if not isinstance(self.device, str) or not (
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
         ):
@@ -105,14 +133,24 @@ class RunConfig:
             )
 
     def model_overrides(self) -> dict[str, Any]:
-        """The model options that were set, for `lstmcast.models.build`."""
+        """The model options that were set, for `lstmcast.models.build` (with the quantile
+        head's levels when the interval method trains one)."""
         overrides = {
             name: getattr(self, name)
             for name in ("layers", "dropout", "activation", "bidirectional", "period")
             if getattr(self, name) is not None
         }
         overrides.update(self.model_options)
+        if self.head_quantiles():
+            overrides["quantiles"] = self.head_quantiles()
         return overrides
+
+    def head_quantiles(self) -> tuple[float, ...]:
+        """The quantile head's levels: `quantiles`, or those the intervals need; () when the
+        interval method trains no quantile head."""
+        if self.interval_method not in QUANTILE_METHODS or not self.intervals:
+            return ()
+        return self.quantiles or quantiles_for(self.intervals)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (tuples become lists)."""
@@ -123,7 +161,50 @@ class RunConfig:
 
 
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
-_TUPLE_FIELDS = {"targets": str, "covariates": str, "layers": int}
+_TUPLE_FIELDS = {
+    "targets": str,
+    "covariates": str,
+    "layers": int,
+    "intervals": float,
+    "quantiles": float,
+}
+
+
+def quantiles_for(levels: tuple[float, ...]) -> tuple[float, ...]:
+    """The quantiles a central interval of each level needs, with the median: (1 - level) / 2
+    and (1 + level) / 2, rounded so that 0.8 gives exactly 0.1 and 0.9."""
+    taus = {0.5}
+    for level in levels:
+        taus.update((round((1 - level) / 2, 10), round((1 + level) / 2, 10)))
+    return tuple(sorted(taus))
+
+
+def _levels(value: Any) -> tuple[float, ...]:
+    levels = tuple(value)
+    for level in levels:
+        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+            raise ConfigError(
+                f"The 'intervals' option takes levels in (0, 1), e.g. 0.8,0.95. "
+                f"Got {level!r} instead."
+            )
+    if len(set(levels)) != len(levels):
+        raise ConfigError(f"The 'intervals' option repeats a level. Got {list(levels)} instead.")
+    return tuple(sorted(float(level) for level in levels))
+
+
+def _quantiles(value: Any) -> tuple[float, ...]:
+    taus = tuple(value)
+    for tau in taus:
+        if isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 < tau < 1:
+            raise ConfigError(
+                f"The 'quantiles' option takes levels in (0, 1), e.g. 0.05,0.5,0.95. "
+                f"Got {tau!r} instead."
+            )
+    if any(b <= a for a, b in itertools.pairwise(taus)):
+        raise ConfigError(
+            f"The 'quantiles' option must be increasing without repeats. Got {list(taus)} instead."
+        )
+    return tuple(float(tau) for tau in taus)
 
 
 def make_config(values: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
@@ -163,7 +244,7 @@ def as_tuple(name: str, value: Any, kind: type) -> tuple[Any, ...]:
     items = value.split(",") if isinstance(value, str) else list(value)
     try:
         result = tuple(
-            kind(str(item).strip()) if kind is int else str(item).strip() for item in items
+            kind(str(item).strip()) if kind in (int, float) else str(item).strip() for item in items
         )
     except ValueError as exc:
         raise ConfigError(

@@ -47,6 +47,15 @@ SAMPLES: dict[str, tuple[list[str], object, str]] = {
     "device": (["--device", "cpu"], "cpu", '"cpu"'),
     "cuda_graph": (["--no-cuda-graph"], False, "false"),
     "amp": (["--amp"], True, "true"),
+    "intervals": (["--intervals", "0.8,0.95"], (0.8, 0.95), "[0.8, 0.95]"),
+    "interval_method": (["--interval-method", "cqr"], "cqr", '"cqr"'),
+    "quantiles": (
+        ["--quantiles", "0.025,0.1,0.5,0.9,0.975"],
+        (0.025, 0.1, 0.5, 0.9, 0.975),
+        "[0.025, 0.1, 0.5, 0.9, 0.975]",
+    ),
+    "mc_samples": (["--mc-samples", "20"], 20, "20"),
+    "plot_step": (["--plot-step", "2"], 2, "2"),
 }
 
 

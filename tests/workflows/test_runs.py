@@ -14,8 +14,7 @@ import pytest
 from lstmcast.config import make_config
 from lstmcast.data import validate
 from lstmcast.errors import ConfigError
-from lstmcast.evaluation import backtest
-from lstmcast.workflows import fitting, runs
+from lstmcast.workflows import calibration, fitting, runs
 
 
 def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
@@ -29,7 +28,7 @@ def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
             opened.append(file)
         return real_open(file, *args, **kwargs)
 
-    real_prepare, real_predict = validate.prepare, backtest.predict_windows
+    real_prepare, real_predict = validate.prepare, calibration.predict_windows
 
     def counting_prepare(*args, **kwargs):
         validated.append(1)
@@ -41,13 +40,14 @@ def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
 
     monkeypatch.setattr(builtins, "open", counting_open)
     monkeypatch.setattr(fitting, "prepare", counting_prepare)
-    monkeypatch.setattr(backtest, "predict_windows", counting_predict)
+    monkeypatch.setattr(calibration, "predict_windows", counting_predict)
     config = make_config({"model": "linear", "lookback": 12, "horizon": 2, "epochs": 2})
     out = tmp_path / "run"
     metrics = runs.train_run(csv_file, config, out)
 
     assert len(opened) == 1 and len(validated) == 1
-    assert forecast_sets == [metrics["n_windows"]]  # the test split, once
+    # the test split once, then the one window after the data for forecast_future.png
+    assert forecast_sets == [metrics["n_windows"], 1]
     # the table and the metrics come from the same forecasts
     table = pd.read_csv(out / "forecast_test.csv")
     mse = float(np.mean((table["forecast"] - table["actual"]) ** 2))

@@ -267,3 +267,14 @@ def test_cli_bad_pruner_and_trials(csv_file, tmp_path):
     assert result.exit_code == 2 and "median or hyperband" in result.stderr
     result = runner.invoke(app, ["tune", csv_file, "--trials", "0", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "'trials' parameter" in result.stderr
+
+
+def test_a_quantile_head_is_tuned_on_its_median(frame):
+    result = tune(
+        frame,
+        trials=1,
+        base={**BASE, "intervals": [0.8], "interval_method": "quantile"},
+        search=TINY,
+    )
+    assert np.isfinite(result.best_value)
+    assert "intervals" in result.metrics

@@ -55,6 +55,14 @@ ConfigOpt = Annotated[
 ]
 RunDir = Annotated[Path, typer.Argument(help="Run or model directory written by `lstmcast train`.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress output.")]
+Levels = Annotated[
+    str | None,
+    typer.Option(
+        "--intervals",
+        help="Interval levels, e.g. 0.8,0.95, among those the model was trained for; "
+        "'none' for point forecasts only. \\[default: the trained levels]",
+    ),
+]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 
@@ -89,6 +97,17 @@ def resolve_data(data: str) -> Any:
     if not Path(data).exists() and data.lower() in datasets.DATASETS:
         return datasets.load(data)
     return data
+
+
+def parse_levels(text: str | None) -> tuple[float, ...] | None:
+    """--intervals of evaluate/predict: None = the trained levels, 'none' = no intervals."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    from lstmcast.config import as_tuple
+
+    return as_tuple("intervals", text, float)
 
 
 def warn_if_diverged(training: dict[str, Any]) -> None:
@@ -142,13 +161,16 @@ def evaluate(
             help="Part of DATA to evaluate.", metavar=choice_metavar(values(choices.Part))
         ),
     ] = "test",
+    intervals: Levels = None,
     as_json: JsonOut = False,
 ) -> None:
     """Evaluate a saved model on DATA's split beside repeat_last."""
     with user_errors():
         from lstmcast.workflows.forecaster import load
 
-        metrics = load(run).evaluate(resolve_data(data), split=split)
+        metrics = load(run).evaluate(
+            resolve_data(data), split=split, intervals=parse_levels(intervals)
+        )
         if as_json:
             print(json.dumps(metrics, indent=2))
         else:
@@ -162,13 +184,25 @@ def predict(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="CSV to write; stdout if absent.")
     ] = None,
+    intervals: Levels = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="Also draw the forecast after the last rows into this PNG."),
+    ] = None,
 ) -> None:
-    """Forecast the horizon steps after DATA's last row."""
+    """Forecast the horizon steps after DATA's last row (with lower/upper columns per target
+    and interval level when the model has intervals)."""
     with user_errors():
         from lstmcast.files import atomic_write
         from lstmcast.workflows.forecaster import load
+        from lstmcast.workflows.runs import write_future
 
-        frame = load(run).predict(resolve_data(data))
+        forecaster = load(run)
+        levels = parse_levels(intervals)
+        frame = forecaster.predict(resolve_data(data), intervals=levels)
+        if plot is not None:
+            write_future(forecaster, resolve_data(data), plot, intervals=levels)
+            err.print(f"wrote {plot}", highlight=False)
         text = frame.to_csv()
         if out_file is None:
             sys.stdout.write(text)
@@ -394,22 +428,49 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     out.print(table)
     colour = "green" if metrics["beats_naive"] else "yellow"
     out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
+    if "intervals" in metrics:
+        print_intervals(metrics["intervals"])
+
+
+def print_intervals(report: dict[str, Any]) -> None:
+    """Coverage, width and interval score per level, the model beside repeat_last's band."""
+    table = Table(title=f"prediction intervals ({report.get('method', '')}, scaled)")
+    for column in ("level", "model", "coverage", "width", "interval score", "pinball", "CRPS"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for key in report["model"]["scaled"]:
+        for name in ("model", "repeat_last"):
+            section = report[name]["scaled"][key]
+            table.add_row(
+                key,
+                name,
+                _fmt(section["coverage"]),
+                _fmt(section["width"]),
+                _fmt(section["interval_score"]),
+                _fmt(section["pinball"]),
+                _fmt(report[name]["crps_scaled"]),
+            )
+    out.print(table)
+    for line in report["verdict"]:
+        out.print(line, highlight=False)
 
 
 def print_comparison(rows: list[dict[str, Any]]) -> None:
     table = Table(title=f"test split, horizon {rows[0]['horizon'] if rows else '-'}")
-    for column in (
-        "model",
-        "MSE (scaled)",
-        "MAE (scaled)",
-        "MSE",
-        "MAE",
-        "skill",
-        "train s",
-        "stopped",
-    ):
+    levels = list(next((r["intervals"] for r in rows if r.get("intervals")), None) or {})
+    columns = ["model", "MSE (scaled)", "MAE (scaled)", "MSE", "MAE", "skill"]
+    columns += [f"cov {key}" for key in levels] + [f"IS {key} / naive" for key in levels]
+    columns += ["train s", "stopped"]
+    for column in columns:
         table.add_column(column, justify="left" if column in ("model", "stopped") else "right")
     for row in rows:
+        bands = row.get("intervals") or {}
+        coverage = [_fmt(bands[k]["coverage"]) if k in bands else "-" for k in levels]
+        ratio = [
+            _fmt(bands[k]["interval_score"] / bands[k]["naive_interval_score"])
+            if k in bands and bands[k]["naive_interval_score"]
+            else "-"
+            for k in levels
+        ]
         table.add_row(
             row["model"],
             _fmt(row["mse_scaled"]),
@@ -417,6 +478,8 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
             _fmt(row["mse"]),
             _fmt(row["mae"]),
             _fmt(row["skill"]),
+            *coverage,
+            *ratio,
             f"{row['train_seconds']:.1f}",
             row["stopped"],
         )
@@ -424,6 +487,11 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
     out.print(
         "skill = 1 - model MSE / repeat_last MSE (scaled); <= 0 means it does not beat naive."
     )
+    if levels:
+        out.print(
+            "cov = coverage of the interval on test; IS / naive = interval score against "
+            "repeat_last's conformal band (< 1: sharper than naive)."
+        )
 
 
 def _fmt(value: Any) -> str:

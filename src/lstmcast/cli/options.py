@@ -57,6 +57,13 @@ HELP: dict[str, str] = {
     "device": "auto, cpu, cuda or cuda:N.",
     "cuda_graph": "Replay the training step as a CUDA graph on CUDA.",
     "amp": "bf16 autocast (CUDA).",
+    "intervals": "Prediction-interval levels, e.g. 0.8,0.95 (default: none).",
+    "interval_method": "How intervals are made: conformal (any model), quantile or cqr (a "
+    "quantile head: lstm family, seglstm), mc-dropout (models with dropout).",
+    "quantiles": "The quantile head's levels, increasing, with 0.5 (default: those the "
+    "intervals need).",
+    "mc_samples": "Stochastic passes of mc-dropout.",
+    "plot_step": "Horizon step the test-split plot draws.",
 }
 CHOICES: dict[str, type[StrEnum]] = {
     "model": choices.Model,
@@ -65,6 +72,7 @@ CHOICES: dict[str, type[StrEnum]] = {
     "activation": choices.Activation,
     "optimizer": choices.Optimizer,
     "loss": choices.Loss,
+    "interval_method": choices.IntervalMethod,
 }
 SWITCHES = {  # bool fields: the on/off flag pair
     "bidirectional": "--bidirectional/--unidirectional",

@@ -1,9 +1,12 @@
-"""Forecast-vs-actual plot of a backtest (matplotlib, written atomically as PNG)."""
+"""Plots of forecasts (matplotlib, written atomically as PNG): the test split against the
+actual values at one horizon step, and the future after the last observed rows, both with
+their prediction intervals when there are any."""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -11,28 +14,26 @@ from lstmcast.files import atomic_write
 
 MAX_PANELS = 8
 MAX_POINTS = 500  # the last stretch of the test split, so lines stay readable
+HISTORY = 200  # observed rows shown before the future forecast
 
 
-def plot_forecasts(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
-    """One panel per variable: actual, the model's one-step-ahead forecast and repeat_last,
-    over the last points of the split, from a `Forecaster.forecast_table` frame."""
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    first_step = table[table["step"] == 1]
-    variables = list(dict.fromkeys(first_step["variable"]))[:MAX_PANELS]
-    fig, axes = plt.subplots(len(variables), 1, figsize=(11, 2.4 * len(variables)), squeeze=False)
-    for ax, variable in zip(axes[:, 0], variables, strict=True):
-        rows = first_step[first_step["variable"] == variable].tail(MAX_POINTS)
-        ax.plot(rows["time"], rows["actual"], label="actual", color="black", linewidth=1.0)
-        ax.plot(rows["time"], rows["forecast"], label="forecast (step 1)", linewidth=1.0)
-        ax.plot(rows["time"], rows["repeat_last"], label="repeat_last", linewidth=0.8, alpha=0.6)
-        ax.set_ylabel(str(variable))
-    axes[0, 0].legend(loc="upper left", fontsize="small")
-    if title:
-        axes[0, 0].set_title(title)
+    return plt
+
+
+def _levels(columns: Any, prefix: str = "lower_") -> list[str]:
+    """The level names of the band columns ('80', '95'), widest first."""
+    names = [c[len(prefix) :] for c in columns if str(c).startswith(prefix)]
+    return sorted(names, key=float, reverse=True)
+
+
+def _save(fig: Any, path: str | Path) -> Path:
+    plt = _pyplot()
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
@@ -40,3 +41,64 @@ def plot_forecasts(table: pd.DataFrame, path: str | Path, title: str = "") -> Pa
     target = Path(path)
     atomic_write(target, buffer.getvalue())
     return target
+
+
+def plot_forecasts(table: pd.DataFrame, path: str | Path, title: str = "", step: int = 1) -> Path:
+    """One panel per variable: actual, the model's `step`-ahead forecast (with its bands) and
+    repeat_last, over the last points of the split, from a `Forecaster.forecast_table` frame."""
+    plt = _pyplot()
+    at_step = table[table["step"] == step]
+    variables = list(dict.fromkeys(at_step["variable"]))[:MAX_PANELS]
+    levels = _levels(table.columns)
+    fig, axes = plt.subplots(len(variables), 1, figsize=(11, 2.4 * len(variables)), squeeze=False)
+    for ax, variable in zip(axes[:, 0], variables, strict=True):
+        rows = at_step[at_step["variable"] == variable].tail(MAX_POINTS)
+        for k, level in enumerate(levels):
+            ax.fill_between(
+                rows["time"],
+                rows[f"lower_{level}"],
+                rows[f"upper_{level}"],
+                color="tab:blue",
+                alpha=0.12 + 0.12 * k,
+                linewidth=0,
+                label=f"{level}% interval",
+            )
+        ax.plot(rows["time"], rows["actual"], label="actual", color="black", linewidth=1.0)
+        ax.plot(rows["time"], rows["forecast"], label=f"forecast (step {step})", linewidth=1.0)
+        ax.plot(rows["time"], rows["repeat_last"], label="repeat_last", linewidth=0.8, alpha=0.6)
+        ax.set_ylabel(str(variable))
+    axes[0, 0].legend(loc="upper left", fontsize="small")
+    if title:
+        axes[0, 0].set_title(title)
+    return _save(fig, path)
+
+
+def plot_future(
+    history: pd.DataFrame, forecast: pd.DataFrame, path: str | Path, title: str = ""
+) -> Path:
+    """One panel per target: the last observed rows (`history`, indexed like `forecast`) and
+    the forecast after them (`Forecaster.predict`'s frame), with its bands."""
+    plt = _pyplot()
+    targets = [c for c in forecast.columns if "_lower_" not in c and "_upper_" not in c]
+    targets = targets[:MAX_PANELS]
+    fig, axes = plt.subplots(len(targets), 1, figsize=(11, 2.4 * len(targets)), squeeze=False)
+    for ax, target in zip(axes[:, 0], targets, strict=True):
+        past = history[target].tail(HISTORY)
+        ax.plot(past.index, past.to_numpy(), color="black", linewidth=1.0, label="observed")
+        levels = _levels(forecast.columns, f"{target}_lower_")
+        for k, level in enumerate(levels):
+            ax.fill_between(
+                forecast.index,
+                forecast[f"{target}_lower_{level}"],
+                forecast[f"{target}_upper_{level}"],
+                color="tab:blue",
+                alpha=0.12 + 0.12 * k,
+                linewidth=0,
+                label=f"{level}% interval",
+            )
+        ax.plot(forecast.index, forecast[target], color="tab:blue", linewidth=1.2, label="forecast")
+        ax.set_ylabel(str(target))
+    axes[0, 0].legend(loc="upper left", fontsize="small")
+    if title:
+        axes[0, 0].set_title(title)
+    return _save(fig, path)

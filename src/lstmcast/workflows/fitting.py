@@ -33,6 +33,7 @@ from lstmcast.data import (
 from lstmcast.data.load import read_table_digest
 from lstmcast.engine.training import Callback, TrainResult, train
 from lstmcast.errors import ConfigError, DataError
+from lstmcast.workflows.calibration import Calibration, check_method
 
 DataLike = str | Path | pd.DataFrame
 
@@ -139,7 +140,9 @@ def fit_model(
     """Train `config.model` on the train windows of `scaled` (T, F), targets first, with early
     stopping on the validation windows (whose inputs reach back before the boundary)."""
     L, H = config.lookback, config.horizon
+    check_method(config)
     model = models.build_for_run(config, scaled.shape[1], n_targets)
+    check_method(config, model)
     if isinstance(model, models.Mean):
         train_mean = scaled[split.train[0] : split.train[1], :n_targets].mean(axis=0)
         model.set_train_mean(torch.from_numpy(np.ascontiguousarray(train_mean)))
@@ -170,3 +173,4 @@ class FittedState:
     training: TrainResult
     n_train_windows: int
     data_sha256: str
+    calibration: Calibration | None = None  # prediction intervals (None: point forecasts)

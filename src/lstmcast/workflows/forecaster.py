@@ -17,9 +17,22 @@ from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Scaler, Split, TimeSeries, fit_scaler, split_windows, window_starts
 from lstmcast.engine.training import Callback, TrainResult, resolve_device
 from lstmcast.errors import DataError, NotFittedError
-from lstmcast.evaluation.backtest import Backtest, forecast_frame, report, run_backtest
+from lstmcast.evaluation.backtest import (
+    Backtest,
+    forecast_frame,
+    level_name,
+    make_backtest,
+    report,
+)
 from lstmcast.evaluation.metrics import naive_one_step_mae
 from lstmcast.workflows import modelfile
+from lstmcast.workflows.calibration import (
+    Outputs,
+    calibrate,
+    check_levels,
+    model_outputs,
+)
+from lstmcast.workflows.calibration import bands as make_bands
 from lstmcast.workflows.fitting import (
     Columns,
     DataLike,
@@ -78,6 +91,7 @@ class Forecaster:
         scaled = scaler.transform(series.values)
         fitted = fit_model(scaled, series.n_targets, split, cfg, device, callbacks)
         V = series.n_targets
+        calibration = calibrate(fitted.model, fitted.series, scaled, fitted.val_starts, V, cfg)
         self.device_ = device
         self.state_ = FittedState(
             model=fitted.model,
@@ -92,6 +106,7 @@ class Forecaster:
             training=fitted.training,
             n_train_windows=len(fitted.train_starts),
             data_sha256=dataset.sha256,
+            calibration=calibration,
         )
         return self
 
@@ -118,11 +133,17 @@ class Forecaster:
 
     # ------------------------------------------------------------- evaluate
     def backtest(
-        self, data: DataLike | Dataset, split: str = "test"
+        self,
+        data: DataLike | Dataset,
+        split: str = "test",
+        intervals: Sequence[float] | None = None,
     ) -> tuple[Backtest, TimeSeries]:
-        """Forecasts for every window of the `split` ("train", "val", "test" or "all") of `data`."""
+        """Forecasts for every window of the `split` ("train", "val", "test" or "all") of `data`,
+        with the prediction intervals at `intervals` (default: the levels it was trained for;
+        () for none)."""
         state = self._state()
-        dataset = self._read(data)
+        levels = self._levels(intervals)
+        dataset = self.read(data)
         series = dataset.series
         L, H = self.config.lookback, self.config.horizon
         if split not in SPLITS:
@@ -140,8 +161,24 @@ class Forecaster:
                 f"(lookback {L} + horizon {H}); use more data"
             )
         scaled = state.scaler.transform(series.values)
-        result = run_backtest(
-            state.model, scaled, state.scaler, starts, L, H, series.n_targets, self.device_
+        tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
+        outputs = self._outputs(tensor, starts, levels)
+        bands = None
+        if levels:
+            assert state.calibration is not None  # _levels checked it
+            last = scaled[starts + L - 1, : series.n_targets].astype(np.float64)
+            bands = make_bands(state.calibration, levels, outputs, last)
+        result = make_backtest(
+            scaled,
+            state.scaler,
+            starts,
+            L,
+            H,
+            series.n_targets,
+            outputs.point,
+            bands=bands,
+            quantiles_scaled=outputs.quantiles,
+            taus=self.config.head_quantiles() if outputs.quantiles is not None else (),
         )
         return result, series
 
@@ -156,6 +193,9 @@ class Forecaster:
             state.naive_mae_scaled,
             state.naive_mae_original,
         )
+        if "intervals" in metrics and state.calibration is not None:
+            metrics["intervals"]["method"] = state.calibration.method
+            metrics["intervals"]["calibration_windows"] = state.calibration.n_windows
         return {
             "split": split,
             "lookback": self.config.lookback,
@@ -163,21 +203,37 @@ class Forecaster:
             **metrics,
         }
 
-    def evaluate(self, data: DataLike | Dataset, split: str = "test") -> dict[str, Any]:
-        """`report` of the forecasts of `split` of `data`."""
-        return self.report(self.backtest(data, split)[0], split)
+    def evaluate(
+        self,
+        data: DataLike | Dataset,
+        split: str = "test",
+        intervals: Sequence[float] | None = None,
+    ) -> dict[str, Any]:
+        """`report` of the forecasts of `split` of `data` (with intervals, see `backtest`)."""
+        return self.report(self.backtest(data, split, intervals)[0], split)
 
-    def forecast_table(self, data: DataLike | Dataset, split: str = "test") -> pd.DataFrame:
-        """Every forecast of `split` beside the actual value and repeat_last, original units."""
-        result, series = self.backtest(data, split)
+    def forecast_table(
+        self,
+        data: DataLike | Dataset,
+        split: str = "test",
+        intervals: Sequence[float] | None = None,
+    ) -> pd.DataFrame:
+        """Every forecast of `split` beside the actual value and repeat_last, original units
+        (and lower_/upper_ columns per interval level)."""
+        result, series = self.backtest(data, split, intervals)
         return forecast_frame(result, self.targets_, series.time)
 
     # -------------------------------------------------------------- predict
-    def predict(self, data: DataLike | Dataset) -> pd.DataFrame:
+    def predict(
+        self, data: DataLike | Dataset, intervals: Sequence[float] | None = None
+    ) -> pd.DataFrame:
         """The `horizon` steps after the last row of `data`, in original units, indexed by the
-        timestamps that continue its frequency (or by row number when it has no time column)."""
+        timestamps that continue its frequency (or by row number when it has no time column).
+        With intervals (default: the levels it was trained for), columns `<target>_lower_80`
+        and `<target>_upper_80` per level follow the point forecasts."""
         state = self._state()
-        dataset = self._read(data)
+        levels = self._levels(intervals)
+        dataset = self.read(data)
         series = dataset.series
         L = self.config.lookback
         if len(series) < L:
@@ -186,11 +242,19 @@ class Forecaster:
             )
         scaled = state.scaler.transform(series.values[-L:])
         window = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
-        state.model.eval()
-        with torch.no_grad():
-            forecast = state.model(window[None]).float().cpu().numpy()[0]  # (H, V)
+        outputs = self._outputs(window, np.zeros(1, dtype=np.int64), levels)
         index = series.future_index(self.config.horizon)
-        frame = pd.DataFrame(state.scaler.inverse(forecast), columns=state.targets)
+        frame = pd.DataFrame(state.scaler.inverse(outputs.point[0]), columns=state.targets)
+        if levels:
+            assert state.calibration is not None
+            last = scaled[-1:, : len(state.targets)].astype(np.float64)
+            bands = make_bands(state.calibration, levels, outputs, last)
+            for k, level in enumerate(levels):
+                lower = state.scaler.inverse(bands.lower[0, ..., k])  # (H, V)
+                upper = state.scaler.inverse(bands.upper[0, ..., k])
+                for v, target in enumerate(state.targets):
+                    frame[f"{target}_lower_{level_name(level)}"] = lower[:, v]
+                    frame[f"{target}_upper_{level_name(level)}"] = upper[:, v]
         frame.index = pd.Index(index, name=series.time_col or "step")
         return frame
 
@@ -207,7 +271,32 @@ class Forecaster:
             )
         return state
 
-    def _read(self, data: DataLike | Dataset) -> Dataset:
+    def _levels(self, intervals: Sequence[float] | None) -> tuple[float, ...]:
+        """The interval levels asked for: the trained ones by default, calibrated ones only."""
+        state = self._state()
+        if intervals is None:
+            return state.calibration.levels if state.calibration is not None else ()
+        levels = make_config({"intervals": list(intervals)}).intervals  # validated, sorted
+        check_levels(state.calibration, levels, "this model")
+        return levels
+
+    def _outputs(
+        self, series: torch.Tensor, starts: np.ndarray, levels: tuple[float, ...]
+    ) -> Outputs:
+        """The model's forecasts of these windows (mc-dropout's samples only when asked)."""
+        calibration = self._state().calibration
+        method = calibration.method if calibration is not None and levels else None
+        return model_outputs(
+            self._state().model,
+            series,
+            starts,
+            self.config.lookback,
+            method,
+            self.config.head_quantiles(),
+            self.config.mc_samples,
+        )
+
+    def read(self, data: DataLike | Dataset) -> Dataset:
         """`data` with the fitted model's columns (constant columns allowed: a flag may be flat
         over a short recent window; the scaler came from the training rows)."""
         state = self._state()

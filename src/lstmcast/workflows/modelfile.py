@@ -16,6 +16,7 @@ from lstmcast.data import Scaler, Split
 from lstmcast.engine.training import TrainResult
 from lstmcast.errors import ConfigError, ModelFileError
 from lstmcast.files import atomic_write, versions, write_json
+from lstmcast.workflows.calibration import Calibration
 from lstmcast.workflows.fitting import FittedState
 
 FORMAT = "lstmcast-model"
@@ -57,6 +58,7 @@ def save(config: RunConfig, state: FittedState, path: str | Path) -> Path:
         "training": state.training.to_dict(),
         "n_train_windows": state.n_train_windows,
         "data_sha256": state.data_sha256,
+        "calibration": None if state.calibration is None else state.calibration.to_dict(),
         "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -117,6 +119,9 @@ def load(path: str | Path) -> tuple[RunConfig, FittedState]:
             training=TrainResult.from_dict(content.get("training", {})),
             n_train_windows=int(content.get("n_train_windows", 0)),
             data_sha256=str(content.get("data_sha256", "")),
+            calibration=None
+            if content.get("calibration") is None
+            else Calibration.from_dict(content["calibration"], f"'{config_file}'"),
         )
     except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise ModelFileError(f"'{config_file}' is malformed: {type(exc).__name__}: {exc}") from exc

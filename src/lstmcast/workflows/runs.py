@@ -6,7 +6,8 @@ runs/NAME/
   model.safetensors, config.json   the model (see lstmcast.workflows.modelfile)
   metrics.json                     test-split metrics of the model and repeat_last, and skill
   forecast_test.csv                every test forecast beside the actual value and repeat_last
-  forecast.png                     forecast vs actual plot
+  forecast.png                     the test split at one horizon step (plot_step), with bands
+  forecast_future.png              the forecast after the data's last row, with bands
   run.json                         resolved config, library versions, training history
 """
 
@@ -18,12 +19,15 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from lstmcast import models
 from lstmcast.config import RunConfig
 from lstmcast.engine.training import Callback
 from lstmcast.evaluation.backtest import Backtest, forecast_frame
-from lstmcast.evaluation.plots import plot_forecasts
+from lstmcast.evaluation.plots import plot_forecasts, plot_future
 from lstmcast.files import atomic_write, versions, write_json
+from lstmcast.workflows.calibration import check_method
 from lstmcast.workflows.fitting import Columns, DataLike, Dataset, read_dataset
 from lstmcast.workflows.forecaster import Forecaster
 
@@ -50,7 +54,24 @@ def finish_run(
     metrics["training"] = forecaster.training_.to_dict() | {"history": None}
     if out_dir is not None:
         write_run(forecaster, forecasts, series.time, metrics, out_dir)
+        write_future(forecaster, dataset, Path(out_dir) / "forecast_future.png")
     return metrics
+
+
+def write_future(
+    forecaster: Forecaster,
+    data: DataLike | Dataset,
+    path: Path,
+    intervals: Sequence[float] | None = None,
+) -> None:
+    """The plot of the forecast after the last observed row, with the intervals."""
+    dataset = forecaster.read(data)
+    series = dataset.series
+    future = forecaster.predict(dataset, intervals=intervals)
+    index = series.time if series.time is not None else pd.RangeIndex(len(series))
+    targets = forecaster.state_.targets
+    history = pd.DataFrame(series.values[:, : len(targets)], columns=targets, index=index)
+    plot_future(history, future, path, title=f"{forecaster.config.model}: forecast")
 
 
 def write_run(
@@ -78,7 +99,12 @@ def write_run(
     )
     table = forecast_frame(forecasts, state.targets, time_index)
     atomic_write(directory / "forecast_test.csv", table.to_csv(index=False).encode())
-    plot_forecasts(table, directory / "forecast.png", title=f"{config.model}: test split")
+    plot_forecasts(
+        table,
+        directory / "forecast.png",
+        title=f"{config.model}: test split, step {config.plot_step}",
+        step=config.plot_step,
+    )
 
 
 def check_models(dataset: Dataset, base: RunConfig, names: Sequence[str]) -> list[RunConfig]:
@@ -88,7 +114,9 @@ def check_models(dataset: Dataset, base: RunConfig, names: Sequence[str]) -> lis
     configs = []
     for name in names:
         config = dataclasses.replace(base, model=name)
-        models.build_for_run(config, series.n_features, series.n_targets, seeded=False)
+        check_method(config)
+        probe = models.build_for_run(config, series.n_features, series.n_targets, seeded=False)
+        check_method(config, probe)
         configs.append(config)
     return configs
 
@@ -127,6 +155,22 @@ def compare_models(
                 "train_seconds": time.perf_counter() - started,
                 "stopped": metrics["training"]["stopped"],
                 "message": metrics["training"]["message"],
+                "intervals": _interval_summary(metrics),
             }
         )
     return rows
+
+
+def _interval_summary(metrics: dict[str, Any]) -> dict[str, Any] | None:
+    """Per level: coverage and interval score of the model and of repeat_last (scaled)."""
+    if "intervals" not in metrics:
+        return None
+    report = metrics["intervals"]
+    return {
+        key: {
+            "coverage": section["coverage"],
+            "interval_score": section["interval_score"],
+            "naive_interval_score": report["repeat_last"]["scaled"][key]["interval_score"],
+        }
+        for key, section in report["model"]["scaled"].items()
+    }

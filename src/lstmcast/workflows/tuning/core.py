@@ -133,9 +133,11 @@ def tune(
         )
     best = study.best_trial
     epochs = max(1, int(best.user_attrs.get("best_epoch", config.epochs)))
+    # Retrained on train+validation, unless intervals are asked for: they are calibrated on
+    # validation windows the model has not seen, so then validation stays held out.
+    held_out = {} if config.intervals else {"val_fraction": 0.0, "val_start": None}
     final = make_config(
-        {"epochs": epochs, "patience": 0, "val_fraction": 0.0, "val_start": None},
-        config_for(config, best.params),
+        {"epochs": epochs, "patience": 0, **held_out}, config_for(config, best.params)
     )
     from lstmcast.workflows.runs import finish_run
 

@@ -108,6 +108,8 @@ def fit_fold(
         if not tensor:
             tensor.append(torch.from_numpy(scaled).to(device))
         predicted = predict_windows(model, tensor[0], val_starts, L)  # (N, H, V)
+        if predicted.ndim == 4:  # a quantile head: score its median, the point forecast
+            predicted = predicted[..., config.head_quantiles().index(0.5)]
         return float(np.mean((predicted.astype(np.float64) - actual) ** 2))
 
     def on_epoch(epoch: Epoch) -> None:

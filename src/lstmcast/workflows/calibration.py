@@ -1,0 +1,287 @@
+"""Prediction intervals: calibrated on the validation windows when `fit` runs, kept in the
+model files, and turned into bands for any windows later.
+
+Every method gives central intervals at the requested levels, per target and horizon step:
+
+- conformal: split-conformal on the validation windows' absolute residuals of the point
+  forecast; the band is point +- the residuals' ceil((n+1) level)-th smallest value. Any model.
+- quantile: the model's quantile head (trained with the pinball loss); the band is the
+  (1-level)/2 and (1+level)/2 quantiles, the point forecast the median.
+- cqr: the same band widened (or narrowed) by the conformal quantile of the validation
+  windows' conformity scores max(lower - y, y - upper) (Romano et al., 2019).
+- mc-dropout: `mc_samples` passes with dropout on; the band is the samples' quantiles, the
+  point forecast the ordinary (dropout off) forward pass, so point metrics do not change.
+
+repeat_last always gets its own conformal band from the same validation windows, so every
+report can say whether the model's intervals are sharper than naive's. All widths live on the
+scaled data; bands are mapped to original units through the scaler (a positive affine map).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lstmcast.choices import IntervalMethod
+from lstmcast.config import RunConfig
+from lstmcast.engine.batching import predict_windows
+from lstmcast.errors import ConfigError, DataError, ModelFileError
+from lstmcast.evaluation.backtest import Bands
+from lstmcast.evaluation.intervals import conformal_quantile
+from lstmcast.models import supports_quantiles
+
+CONFORMAL = IntervalMethod.conformal.value
+QUANTILE = IntervalMethod.quantile.value
+CQR = IntervalMethod.cqr.value
+MC_DROPOUT = IntervalMethod.mc_dropout.value
+
+
+@dataclass
+class Calibration:
+    """What the intervals of a fitted model need. Widths are (K levels, H, V) on the scaled
+    data: `model` the conformal half-widths (conformal) or corrections (cqr), None for the
+    other methods; `naive` repeat_last's conformal half-widths."""
+
+    method: str
+    levels: tuple[float, ...]
+    n_windows: int
+    naive: np.ndarray
+    model: np.ndarray | None = None
+    quantiles: tuple[float, ...] = ()
+    mc_samples: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "levels": list(self.levels),
+            "n_windows": self.n_windows,
+            "naive": self.naive.tolist(),
+            "model": None if self.model is None else self.model.tolist(),
+            "quantiles": list(self.quantiles),
+            "mc_samples": self.mc_samples,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Any, where: str) -> Calibration:
+        try:
+            levels = tuple(float(v) for v in d["levels"])
+            naive = np.asarray(d["naive"], dtype=np.float64)
+            model = None if d.get("model") is None else np.asarray(d["model"], np.float64)
+            calibration = cls(
+                method=str(d["method"]),
+                levels=levels,
+                n_windows=int(d["n_windows"]),
+                naive=naive,
+                model=model,
+                quantiles=tuple(float(v) for v in d.get("quantiles", [])),
+                mc_samples=int(d.get("mc_samples", 0)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{where}: the interval calibration is malformed: {exc}") from exc
+        shapes = [naive.shape] + ([] if model is None else [model.shape])
+        if naive.ndim != 3 or naive.shape[0] != len(levels) or len(set(shapes)) != 1:
+            raise ModelFileError(
+                f"{where}: the interval calibration has widths of shape {naive.shape} for "
+                f"{len(levels)} levels"
+            )
+        return calibration
+
+
+def check_method(config: RunConfig, model: nn.Module | None = None) -> None:
+    """A clear error when the run's interval method cannot work with its model: called with
+    the config before the model is built (a quantile head?), and with the built model (any
+    dropout for mc-dropout?)."""
+    if not config.intervals:
+        return
+    method = config.interval_method
+    if method in (QUANTILE, CQR) and not supports_quantiles(config.model):
+        raise ConfigError(
+            f"--interval-method {method} needs a model with a quantile head (lstm, simple, "
+            f"stacked, bidirectional, seglstm); '{config.model}' has none: use "
+            f"--interval-method conformal"
+        )
+    if method == MC_DROPOUT and model is not None and not has_dropout(model):
+        raise ConfigError(
+            f"--interval-method mc-dropout needs dropout; '{config.model}' has none here "
+            f"(set --dropout, e.g. 0.2, or use --interval-method conformal)"
+        )
+
+
+def has_dropout(model: nn.Module) -> bool:
+    return any(
+        float(getattr(m, "p", 0.0)) > 0 for m in model.modules() if type(m).__name__ == "Dropout"
+    )
+
+
+@dataclass
+class Outputs:
+    """A model's forecasts of N windows: the point forecast (N, H, V) and, by method, the
+    quantiles (N, H, V, Q) of its head or mc-dropout's samples (S, N, H, V)."""
+
+    point: np.ndarray
+    quantiles: np.ndarray | None = None
+    samples: np.ndarray | None = None
+
+
+def model_outputs(
+    model: nn.Module,
+    series: torch.Tensor,
+    starts: np.ndarray,
+    lookback: int,
+    method: str | None,
+    quantiles: tuple[float, ...],
+    mc_samples: int,
+) -> Outputs:
+    """Forecast every window start; what besides the point forecast depends on `method`."""
+    raw = predict_windows(model, series, starts, lookback)
+    if quantiles and raw.ndim == 4:  # a quantile head: (N, H, V, Q)
+        return Outputs(raw[..., quantiles.index(0.5)], quantiles=raw)
+    outputs = Outputs(raw)
+    if method == MC_DROPOUT:
+        outputs.samples = dropout_samples(model, series, starts, lookback, mc_samples)
+    return outputs
+
+
+def dropout_samples(
+    model: nn.Module, series: torch.Tensor, starts: np.ndarray, lookback: int, n: int
+) -> np.ndarray:
+    """`n` forward passes with only the dropout layers in training mode: (n, N, H, V)."""
+    was_training = model.training
+    model.eval()
+    dropouts = [m for m in model.modules() if type(m).__name__ == "Dropout"]
+    try:
+        for m in dropouts:
+            m.train()
+        draws = []
+        for _ in range(n):
+            with torch.no_grad():
+                draws.append(_forward_with_dropout(model, series, starts, lookback))
+        return np.stack(draws)
+    finally:
+        model.train(was_training)
+
+
+def _forward_with_dropout(
+    model: nn.Module, series: torch.Tensor, starts: np.ndarray, lookback: int
+) -> np.ndarray:
+    # predict_windows switches the whole model to eval(); keep the dropout layers on instead
+    from lstmcast.engine.batching import gather_inputs
+
+    index = torch.as_tensor(starts, dtype=torch.long, device=series.device)
+    chunks = [
+        model(gather_inputs(series, index[i : i + 4096], lookback)).float().cpu().numpy()
+        for i in range(0, len(index), 4096)
+    ]
+    return np.concatenate(chunks)
+
+
+def targets_of(
+    scaled: np.ndarray, starts: np.ndarray, lookback: int, horizon: int, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The actual values (N, H, V) and the last observed row (N, V) of each window."""
+    steps = starts[:, None] + lookback + np.arange(horizon)
+    actual = scaled[steps, :n].astype(np.float64)
+    return actual, scaled[starts + lookback - 1, :n].astype(np.float64)
+
+
+def calibrate(
+    model: nn.Module,
+    series: torch.Tensor,
+    scaled: np.ndarray,
+    val_starts: np.ndarray,
+    n_targets: int,
+    config: RunConfig,
+) -> Calibration | None:
+    """The calibration of a fitted model on the validation windows (None without intervals)."""
+    if not config.intervals:
+        return None
+    method, levels = config.interval_method, config.intervals
+    if len(val_starts) == 0:
+        raise DataError(
+            "prediction intervals are calibrated on the validation split, which is empty; "
+            "set val_fraction > 0 (or val_start with test_start)"
+        )
+    L, H = config.lookback, config.horizon
+    actual, last = targets_of(scaled, val_starts, L, H, n_targets)
+    naive_scores = np.abs(actual - last[:, None, :])
+    naive = np.stack([conformal_quantile(naive_scores, level) for level in levels])
+    quantiles = config.head_quantiles()
+    calibration = Calibration(method, levels, len(val_starts), naive, quantiles=quantiles)
+    if method == MC_DROPOUT:
+        calibration.mc_samples = config.mc_samples
+    if method == CONFORMAL:
+        point = model_outputs(model, series, val_starts, L, None, (), 0).point
+        scores = np.abs(actual - point)
+        calibration.model = np.stack([conformal_quantile(scores, level) for level in levels])
+    if method == CQR:
+        head = model_outputs(model, series, val_starts, L, None, quantiles, 0).quantiles
+        assert head is not None  # check_method: a quantile model
+        corrections = []
+        for level in levels:
+            low, high = _quantile_band(head, quantiles, level)
+            scores = np.maximum(low - actual, actual - high)  # > 0 outside the band
+            corrections.append(conformal_quantile(scores, level))
+        calibration.model = np.stack(corrections)
+    return calibration
+
+
+def _quantile_band(
+    head: np.ndarray, quantiles: tuple[float, ...], level: float
+) -> tuple[np.ndarray, np.ndarray]:
+    low = quantiles.index(round((1 - level) / 2, 10))
+    high = quantiles.index(round((1 + level) / 2, 10))
+    return head[..., low].astype(np.float64), head[..., high].astype(np.float64)
+
+
+def check_levels(calibration: Calibration | None, levels: tuple[float, ...], where: str) -> None:
+    """Levels asked for after `fit` must be among those calibrated then."""
+    if not levels:
+        return
+    if calibration is None:
+        raise ConfigError(
+            f"{where} has no interval calibration; train it with --intervals "
+            f"{','.join(f'{level:g}' for level in levels)}"
+        )
+    missing = [level for level in levels if level not in calibration.levels]
+    if missing:
+        raise ConfigError(
+            f"{where} was calibrated for levels {', '.join(f'{v:g}' for v in calibration.levels)}"
+            f"; {missing[0]:g} is not among them (train with --intervals including it)"
+        )
+
+
+def bands(
+    calibration: Calibration, levels: tuple[float, ...], outputs: Outputs, last: np.ndarray
+) -> Bands:
+    """The model's and repeat_last's bands at `levels` (calibrated ones) for these windows;
+    `last` (N, V) is each window's last observed target row."""
+    lower, upper, naive_lower, naive_upper = [], [], [], []
+    naive_point = np.repeat(last[:, None, :], outputs.point.shape[1], axis=1).astype(np.float64)
+    point = outputs.point.astype(np.float64)
+    for level in levels:
+        k = calibration.levels.index(level)
+        naive_lower.append(naive_point - calibration.naive[k])
+        naive_upper.append(naive_point + calibration.naive[k])
+        if calibration.method == CONFORMAL:
+            assert calibration.model is not None
+            low, high = point - calibration.model[k], point + calibration.model[k]
+        elif calibration.method in (QUANTILE, CQR):
+            assert outputs.quantiles is not None
+            low, high = _quantile_band(outputs.quantiles, calibration.quantiles, level)
+            if calibration.method == CQR:
+                assert calibration.model is not None
+                low, high = low - calibration.model[k], high + calibration.model[k]
+                # a negative correction may not cross the band over itself
+                low, high = np.minimum(low, high), np.maximum(low, high)
+        else:  # mc-dropout
+            assert outputs.samples is not None
+            low = np.quantile(outputs.samples, (1 - level) / 2, axis=0)
+            high = np.quantile(outputs.samples, (1 + level) / 2, axis=0)
+        lower.append(low)
+        upper.append(high)
+    stack = lambda arrays: np.stack(arrays, axis=-1)  # noqa: E731
+    return Bands(levels, stack(lower), stack(upper), stack(naive_lower), stack(naive_upper))

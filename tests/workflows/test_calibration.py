@@ -1,0 +1,177 @@
+"""Prediction intervals: coverage on known noise, the calibration through save/load, no test
+row in the calibration, every method's refusals, the CLI's columns and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import lstmcast
+from lstmcast.cli import app
+from lstmcast.errors import ConfigError, DataError
+
+
+def noisy_sine(rows: int = 3000, seed: int = 0, sigma: float = 0.5) -> pd.DataFrame:
+    """A daily cycle plus i.i.d. Gaussian noise: the residuals of seasonal_naive are i.i.d."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(rows)
+    return pd.DataFrame(
+        {
+            "time": pd.date_range("2024-01-01", periods=rows, freq="h"),
+            "y": 10 + 3 * np.sin(2 * np.pi * t / 24) + rng.normal(0, sigma, rows),
+        }
+    )
+
+
+def test_conformal_coverage_lands_within_sampling_error_of_the_level():
+    frame = noisy_sine()
+    fc = lstmcast.Forecaster(
+        "seasonal_naive", lookback=24, horizon=2, period=24, intervals=(0.8, 0.95)
+    ).fit(frame)
+    metrics = fc.evaluate(frame)
+    n = metrics["n_windows"]
+    for key, level in (("80%", 0.8), ("95%", 0.95)):
+        coverage = metrics["intervals"]["model"]["overall"][key]["coverage"]
+        se = (level * (1 - level) / n) ** 0.5  # windows overlap little at horizon 2
+        assert abs(coverage - level) < 4 * se + 0.01, (key, coverage)
+    # repeat_last has its own band, wider here (it ignores the cycle)
+    model = metrics["intervals"]["model"]["scaled"]["80%"]
+    naive = metrics["intervals"]["repeat_last"]["scaled"]["80%"]
+    assert model["interval_score"] < naive["interval_score"]
+
+
+def test_the_calibration_reads_no_test_row():
+    frame = noisy_sine(rows=1200)
+    base = lstmcast.Forecaster("seasonal_naive", lookback=24, period=24, intervals=(0.9,))
+    calibrated = base.fit(frame).state_.calibration
+    changed = frame.copy()
+    test_start = base.state_.split.test[0]
+    changed.loc[test_start:, "y"] *= 100.0  # the future, perturbed
+    again = lstmcast.Forecaster("seasonal_naive", lookback=24, period=24, intervals=(0.9,))
+    other = again.fit(changed).state_.calibration
+    assert calibrated is not None and other is not None
+    np.testing.assert_array_equal(calibrated.model, other.model)
+    np.testing.assert_array_equal(calibrated.naive, other.naive)
+
+
+def test_calibration_round_trips_through_save_and_load(tmp_path):
+    frame = noisy_sine(rows=800)
+    fc = lstmcast.Forecaster("linear", lookback=24, horizon=3, epochs=2, intervals=(0.8, 0.95)).fit(
+        frame
+    )
+    fc.save(tmp_path / "m")
+    loaded = lstmcast.load(tmp_path / "m", device="cpu")
+    a, b = fc.state_.calibration, loaded.state_.calibration
+    assert a is not None and b is not None
+    assert (a.method, a.levels, a.n_windows) == (b.method, b.levels, b.n_windows)
+    np.testing.assert_array_equal(a.model, b.model)
+    np.testing.assert_array_equal(a.naive, b.naive)
+    assert fc.evaluate(frame)["intervals"] == loaded.evaluate(frame)["intervals"]
+    future = loaded.predict(frame)
+    assert list(future.columns) == ["y", "y_lower_80", "y_upper_80", "y_lower_95", "y_upper_95"]
+    assert (future["y_lower_95"] <= future["y_lower_80"]).all()
+    assert (future["y_lower_80"] <= future["y"]).all() and (
+        future["y"] <= future["y_upper_80"]
+    ).all()
+
+
+def test_mc_dropout_needs_dropout_and_then_gives_bands():
+    frame = noisy_sine(rows=600)
+    with pytest.raises(ConfigError, match="mc-dropout needs dropout"):
+        lstmcast.Forecaster(
+            "simple", lookback=12, epochs=1, intervals=(0.8,), interval_method="mc-dropout"
+        ).fit(frame)
+    fc = lstmcast.Forecaster(
+        "stacked",
+        lookback=12,
+        epochs=1,
+        layers=(8, 4),
+        intervals=(0.8,),
+        interval_method="mc-dropout",
+        mc_samples=8,
+    ).fit(frame)
+    table = fc.forecast_table(frame)
+    assert (table["upper_80"] > table["lower_80"]).all()
+
+
+def test_quantile_methods_refuse_models_without_a_quantile_head():
+    with pytest.raises(ConfigError, match="needs a model with a quantile head"):
+        lstmcast.Forecaster(
+            "linear", lookback=12, epochs=1, intervals=(0.8,), interval_method="quantile"
+        ).fit(noisy_sine(rows=400))
+
+
+def test_too_few_validation_windows_and_uncalibrated_levels_are_named():
+    frame = noisy_sine(rows=200)
+    with pytest.raises(DataError, match="needs at least 19"):
+        lstmcast.Forecaster("repeat_last", lookback=12, val_fraction=0.05, intervals=(0.95,)).fit(
+            frame
+        )
+    fc = lstmcast.Forecaster("repeat_last", lookback=12, intervals=(0.8,)).fit(frame)
+    with pytest.raises(ConfigError, match=r"0\.9 is not among them"):
+        fc.evaluate(frame, intervals=(0.9,))
+    plain = lstmcast.Forecaster("repeat_last", lookback=12).fit(frame)
+    with pytest.raises(ConfigError, match="has no interval calibration"):
+        plain.predict(frame, intervals=(0.8,))
+
+
+def test_cli_intervals_columns_and_one_line_errors(tmp_path):
+    data = tmp_path / "s.csv"
+    noisy_sine(rows=600).to_csv(data, index=False)
+    run = tmp_path / "run"
+    runner = CliRunner()
+    args = ["train", str(data), "--model", "linear", "--lookback", "24", "--horizon", "2"]
+    result = runner.invoke(
+        app, [*args, "--epochs", "2", "--intervals", "0.8,0.95", "--out", str(run), "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "80% interval: coverage" in result.stdout
+    table = pd.read_csv(run / "forecast_test.csv")
+    assert {"lower_80", "upper_80", "lower_95", "upper_95"} <= set(table.columns)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["intervals"]["method"] == "conformal"
+    assert (run / "forecast_future.png").is_file()
+    result = runner.invoke(app, ["predict", str(run), str(data), "--intervals", "0.8"])
+    assert result.exit_code == 0, result.output
+    assert "y_lower_80" in result.stdout.splitlines()[0]
+    for bad, message in (
+        (["evaluate", str(run), str(data), "--intervals", "0.9"], "not among them"),
+        ([*args, "--intervals", "1.5", "--out", str(tmp_path / "x"), "-q"], "levels in (0, 1)"),
+        ([*args, "--quantiles", "0.9,0.1", "--out", str(tmp_path / "x"), "-q"], "increasing"),
+    ):
+        result = runner.invoke(app, bad)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert result.exit_code == 2 and len(lines) == 1 and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize("method", ["quantile", "cqr"])
+def test_quantile_head_methods_end_to_end(method, tmp_path):
+    frame = noisy_sine(rows=1500)
+    fc = lstmcast.Forecaster(
+        "lstm",
+        lookback=24,
+        horizon=2,
+        layers=(16,),
+        activation="tanh",
+        epochs=6,
+        lr=0.01,
+        batch_size=64,
+        intervals=(0.8,),
+        interval_method=method,
+    ).fit(frame)
+    metrics = fc.evaluate(frame)
+    report = metrics["intervals"]
+    assert report["method"] == method
+    coverage = report["model"]["overall"]["80%"]["coverage"]
+    assert 0.6 < coverage < 0.95, coverage  # a short training: loose, but not a constant band
+    table = fc.forecast_table(frame)
+    assert (table["lower_80"] <= table["upper_80"]).all()
+    fc.save(tmp_path / "m")
+    loaded = lstmcast.load(tmp_path / "m", device="cpu")
+    assert loaded.evaluate(frame)["intervals"] == report
+    if method == "cqr":
+        assert fc.state_.calibration.model.shape == (1, 2, 1)
