@@ -72,6 +72,7 @@ class RunConfig:
     interval_method: str = "conformal"
     quantiles: tuple[float, ...] | None = None  # quantile head; None = from the levels
     mc_samples: int = 100  # stochastic passes of mc-dropout
+    adaptive_gamma: float = 0.0  # conformal levels adapt to recent misses at this rate; 0 = off
     plot_step: int = 1  # the horizon step the test-split plot draws
 
     def __post_init__(self) -> None:
@@ -111,6 +112,18 @@ class RunConfig:
             object.__setattr__(self, "quantiles", _quantiles(self.quantiles))
         mc_samples = check_int("mc_samples", self.mc_samples, minimum=2)
         object.__setattr__(self, "mc_samples", mc_samples)
+        gamma = self.adaptive_gamma
+        if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not 0 <= gamma < 1:
+            raise ConfigError(
+                f"The 'adaptive_gamma' parameter must be a number in [0, 1), e.g. 0.005 "
+                f"(0 = off). Got {gamma!r} instead."
+            )
+        conformalised = (choices.IntervalMethod.conformal, choices.IntervalMethod.cqr)
+        if gamma and self.interval_method not in conformalised:
+            raise ConfigError(
+                f"The 'adaptive_gamma' parameter adapts conformal intervals; it needs "
+                f"--interval-method conformal or cqr. Got {self.interval_method!r}."
+            )
         if self.plot_step > self.horizon:
             raise ConfigError(
                 f"The 'plot_step' parameter must be an int in [1, horizon={self.horizon}]. "

@@ -55,6 +55,7 @@ SAMPLES: dict[str, tuple[list[str], object, str]] = {
         "[0.025, 0.1, 0.5, 0.9, 0.975]",
     ),
     "mc_samples": (["--mc-samples", "20"], 20, "20"),
+    "adaptive_gamma": (["--adaptive-gamma", "0.005"], 0.005, "0.005"),
     "plot_step": (["--plot-step", "2"], 2, "2"),
 }
 

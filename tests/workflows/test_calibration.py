@@ -175,3 +175,62 @@ def test_quantile_head_methods_end_to_end(method, tmp_path):
     assert loaded.evaluate(frame)["intervals"] == report
     if method == "cqr":
         assert fc.state_.calibration.model.shape == (1, 2, 1)
+
+
+def shifted_sine(rows: int = 3000, seed: int = 1) -> pd.DataFrame:
+    """noisy_sine with more noise in the test split (its last 20% of rows): validation never
+    sees it."""
+    frame = noisy_sine(rows, seed)
+    rng = np.random.default_rng(seed + 100)
+    tail = slice(int(rows * 0.8), rows)
+    frame.loc[frame.index[tail], "y"] += rng.normal(0, 0.9, rows - int(rows * 0.8))
+    return frame
+
+
+def test_adaptive_conformal_restores_coverage_under_a_shift(tmp_path):
+    frame = shifted_sine()
+    options = dict(lookback=24, horizon=2, period=24, intervals=(0.8,))
+    plain = lstmcast.Forecaster("seasonal_naive", **options).fit(frame)
+    adaptive = lstmcast.Forecaster("seasonal_naive", adaptive_gamma=0.01, **options).fit(frame)
+    static = plain.evaluate(frame)["intervals"]["model"]["overall"]["80%"]["coverage"]
+    moving = adaptive.evaluate(frame)["intervals"]["model"]["overall"]["80%"]["coverage"]
+    assert static < 0.7  # the shift breaks split-conformal's promise
+    assert abs(moving - 0.8) < 0.03, moving
+    adaptive.save(tmp_path / "m")
+    loaded = lstmcast.load(tmp_path / "m", device="cpu")
+    assert loaded.evaluate(frame)["intervals"] == adaptive.evaluate(frame)["intervals"]
+    future = loaded.predict(frame)
+    static_future = plain.predict(frame)
+    # after the misses of the test period the adaptive band is wider than the static one
+    assert (future["y_upper_80"] - future["y_lower_80"]).mean() > (
+        static_future["y_upper_80"] - static_future["y_lower_80"]
+    ).mean()
+
+
+def test_an_adaptive_width_uses_only_outcomes_known_at_its_origin():
+    from lstmcast.workflows.calibration import Calibration, adaptive_widths
+
+    rng = np.random.default_rng(0)
+    H, V, N = 3, 2, 60
+    grid = np.sort(rng.exponential(size=(1, 201, H, V)), axis=1)
+    calibration = Calibration(
+        "conformal",
+        (0.8,),
+        100,
+        np.ones((1, H, V)),
+        np.ones((1, H, V)),
+        gamma=0.05,
+        score_grid=grid,
+    )
+    scores = rng.exponential(size=(N, H, V))
+    widths, _ = adaptive_widths(calibration, 0.8, scores)
+    i = 30
+    later = scores.copy()
+    for j in range(N):
+        for h in range(H):
+            if j + h + 1 > i:  # not known at window i's origin
+                later[j, h] = 1e6
+    np.testing.assert_array_equal(
+        adaptive_widths(calibration, 0.8, later)[0][: i + 1], widths[: i + 1]
+    )
+    assert not np.array_equal(adaptive_widths(calibration, 0.8, later)[0], widths)

@@ -63,6 +63,8 @@ HELP: dict[str, str] = {
     "quantiles": "The quantile head's levels, increasing, with 0.5 (default: those the "
     "intervals need).",
     "mc_samples": "Stochastic passes of mc-dropout.",
+    "adaptive_gamma": "Adaptive conformal: each level moves with recent misses at this rate "
+    "(e.g. 0.005; 0 = plain split-conformal).",
     "plot_step": "Horizon step the test-split plot draws.",
 }
 CHOICES: dict[str, type[StrEnum]] = {

@@ -12,6 +12,14 @@ Every method gives central intervals at the requested levels, per target and hor
 - mc-dropout: `mc_samples` passes with dropout on; the band is the samples' quantiles, the
   point forecast the ordinary (dropout off) forward pass, so point metrics do not change.
 
+Adaptive conformal (`adaptive_gamma` > 0, conformal and cqr; Gibbs & Candes 2021): the guarantee
+assumes validation and test are exchangeable; under a shift it under- or over-covers. Then
+each (level, step, target) keeps its own miscoverage rate alpha_t, moved by gamma * (alpha -
+miss) each time a window's outcome at that step becomes known (h + 1 windows later, windows
+one row apart), and the band is the (1 - alpha_t) quantile of the validation scores (kept as a
+grid of `GRID` quantiles). Only outcomes known at a window's origin shape its band; `predict`
+runs the recursion over the windows after the validation split and uses where it ends.
+
 repeat_last always gets its own conformal band from the same validation windows, so every
 report can say whether the model's intervals are sharper than naive's. All widths live on the
 scaled data; bands are mapped to original units through the scaler (a positive affine map).
@@ -34,6 +42,7 @@ from lstmcast.evaluation.backtest import Bands
 from lstmcast.evaluation.intervals import conformal_quantile
 from lstmcast.models import supports_quantiles
 
+GRID = 201  # quantiles of the validation scores kept for adaptive conformal
 CONFORMAL = IntervalMethod.conformal.value
 QUANTILE = IntervalMethod.quantile.value
 CQR = IntervalMethod.cqr.value
@@ -53,6 +62,9 @@ class Calibration:
     model: np.ndarray | None = None
     quantiles: tuple[float, ...] = ()
     mc_samples: int = 0
+    gamma: float = 0.0  # adaptive conformal's step; 0 = off
+    score_grid: np.ndarray | None = None  # (K, GRID, H, V) validation score quantiles
+    calibration_end: int = 0  # the row after the validation split
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +75,9 @@ class Calibration:
             "model": None if self.model is None else self.model.tolist(),
             "quantiles": list(self.quantiles),
             "mc_samples": self.mc_samples,
+            "gamma": self.gamma,
+            "score_grid": None if self.score_grid is None else self.score_grid.tolist(),
+            "calibration_end": self.calibration_end,
         }
 
     @classmethod
@@ -79,6 +94,11 @@ class Calibration:
                 model=model,
                 quantiles=tuple(float(v) for v in d.get("quantiles", [])),
                 mc_samples=int(d.get("mc_samples", 0)),
+                gamma=float(d.get("gamma", 0.0)),
+                score_grid=None
+                if d.get("score_grid") is None
+                else np.asarray(d["score_grid"], dtype=np.float64),
+                calibration_end=int(d.get("calibration_end", 0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{where}: the interval calibration is malformed: {exc}") from exc
@@ -217,16 +237,38 @@ def calibrate(
         point = model_outputs(model, series, val_starts, L, None, (), 0).point
         scores = np.abs(actual - point)
         calibration.model = np.stack([conformal_quantile(scores, level) for level in levels])
+        _keep_scores(calibration, [scores] * len(levels), config, val_starts)
     if method == CQR:
         head = model_outputs(model, series, val_starts, L, None, quantiles, 0).quantiles
         assert head is not None  # check_method: a quantile model
-        corrections = []
+        corrections, per_level = [], []
         for level in levels:
-            low, high = _quantile_band(head, quantiles, level)
-            scores = np.maximum(low - actual, actual - high)  # > 0 outside the band
+            scores = cqr_scores(head, quantiles, level, actual)
             corrections.append(conformal_quantile(scores, level))
+            per_level.append(scores)
         calibration.model = np.stack(corrections)
+        _keep_scores(calibration, per_level, config, val_starts)
     return calibration
+
+
+def cqr_scores(
+    head: np.ndarray, quantiles: tuple[float, ...], level: float, actual: np.ndarray
+) -> np.ndarray:
+    """CQR's conformity scores: how far outside the head's band each value lies (< 0 inside)."""
+    low, high = _quantile_band(head, quantiles, level)
+    return np.maximum(low - actual, actual - high)
+
+
+def _keep_scores(
+    calibration: Calibration, scores: list[np.ndarray], config: RunConfig, val_starts: np.ndarray
+) -> None:
+    """For adaptive conformal: a grid of each level's validation score quantiles."""
+    if not config.adaptive_gamma:
+        return
+    calibration.gamma = config.adaptive_gamma
+    grid = np.linspace(0, 1, GRID)
+    calibration.score_grid = np.stack([np.quantile(s, grid, axis=0) for s in scores])
+    calibration.calibration_end = int(val_starts[-1] + config.lookback + config.horizon)
 
 
 def _quantile_band(
@@ -255,10 +297,17 @@ def check_levels(calibration: Calibration | None, levels: tuple[float, ...], whe
 
 
 def bands(
-    calibration: Calibration, levels: tuple[float, ...], outputs: Outputs, last: np.ndarray
+    calibration: Calibration,
+    levels: tuple[float, ...],
+    outputs: Outputs,
+    last: np.ndarray,
+    actual: np.ndarray | None = None,
+    alpha_end: dict[float, np.ndarray] | None = None,
 ) -> Bands:
     """The model's and repeat_last's bands at `levels` (calibrated ones) for these windows;
-    `last` (N, V) is each window's last observed target row."""
+    `last` (N, V) is each window's last observed target row. Adaptive conformal needs the
+    windows' `actual` values (N, H, V; windows one row apart, in order) or, for windows whose
+    outcomes are unknown (predict), the rates `alpha_end` a run over earlier windows ended at."""
     lower, upper, naive_lower, naive_upper = [], [], [], []
     naive_point = np.repeat(last[:, None, :], outputs.point.shape[1], axis=1).astype(np.float64)
     point = outputs.point.astype(np.float64)
@@ -266,7 +315,15 @@ def bands(
         k = calibration.levels.index(level)
         naive_lower.append(naive_point - calibration.naive[k])
         naive_upper.append(naive_point + calibration.naive[k])
-        if calibration.method == CONFORMAL:
+        if calibration.method == CONFORMAL and calibration.gamma:
+            width = _adaptive(
+                calibration,
+                level,
+                np.abs(actual - point) if actual is not None else None,
+                alpha_end,
+            )
+            low, high = point - width, point + width
+        elif calibration.method == CONFORMAL:
             assert calibration.model is not None
             low, high = point - calibration.model[k], point + calibration.model[k]
         elif calibration.method in (QUANTILE, CQR):
@@ -274,7 +331,11 @@ def bands(
             low, high = _quantile_band(outputs.quantiles, calibration.quantiles, level)
             if calibration.method == CQR:
                 assert calibration.model is not None
-                low, high = low - calibration.model[k], high + calibration.model[k]
+                correction = calibration.model[k]
+                if calibration.gamma:
+                    scores = None if actual is None else np.maximum(low - actual, actual - high)
+                    correction = _adaptive(calibration, level, scores, alpha_end)
+                low, high = low - correction, high + correction
                 # a negative correction may not cross the band over itself
                 low, high = np.minimum(low, high), np.maximum(low, high)
         else:  # mc-dropout
@@ -285,3 +346,57 @@ def bands(
         upper.append(high)
     stack = lambda arrays: np.stack(arrays, axis=-1)  # noqa: E731
     return Bands(levels, stack(lower), stack(upper), stack(naive_lower), stack(naive_upper))
+
+
+def _adaptive(
+    calibration: Calibration,
+    level: float,
+    scores: np.ndarray | None,
+    alpha_end: dict[float, np.ndarray] | None,
+) -> np.ndarray:
+    """Adaptive widths (N, H, V) from these windows' own scores, or (1, H, V) at the rates
+    an earlier run ended at (windows whose outcomes are unknown)."""
+    if scores is not None:
+        return adaptive_widths(calibration, level, scores)[0]
+    assert alpha_end is not None
+    return score_quantile(calibration, level, 1 - alpha_end[level])[None]
+
+
+def score_quantile(calibration: Calibration, level: float, p: np.ndarray) -> np.ndarray:
+    """The validation scores' quantile (of `level`'s scores) at probabilities `p` (H, V), from
+    the stored grid, on split-conformal's finite-sample scale ((n + 1) / n, capped at 1)."""
+    assert calibration.score_grid is not None
+    grid = calibration.score_grid[calibration.levels.index(level)]
+    n = calibration.n_windows
+    position = np.clip(p * (n + 1) / n, 0.0, 1.0) * (grid.shape[0] - 1)
+    low = np.floor(position).astype(int)
+    high = np.minimum(low + 1, grid.shape[0] - 1)
+    frac = position - low
+    at = lambda index: np.take_along_axis(grid, index[None], axis=0)[0]  # noqa: E731
+    return at(low) + frac * (at(high) - at(low))
+
+
+def adaptive_widths(
+    calibration: Calibration, level: float, scores: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Adaptive conformal widths (N, H, V) for consecutive windows with conformity `scores`
+    (N, H, V), and the rates (H, V) once every outcome is known. Window i's width uses only
+    outcomes known at its origin: step h of window j is known h + 1 windows later."""
+    N, H, _ = scores.shape
+    target = 1 - level
+    alpha = np.full(scores.shape[1:], target)
+    missed = np.zeros(scores.shape, dtype=bool)
+    widths = np.empty(scores.shape)
+    steps = np.arange(H)
+
+    def learn(known: np.ndarray) -> None:
+        ok = (known >= 0) & (known < N)
+        alpha[ok] += calibration.gamma * (target - missed[known[ok], steps[ok]])
+
+    for i in range(N):
+        learn(i - steps - 1)
+        widths[i] = score_quantile(calibration, level, 1 - alpha)
+        missed[i] = scores[i] > widths[i]
+    for i in range(N, N + H):  # the outcomes still pending after the last window
+        learn(i - steps - 1)
+    return widths, alpha

@@ -28,8 +28,10 @@ from lstmcast.evaluation.metrics import naive_one_step_mae
 from lstmcast.workflows import modelfile
 from lstmcast.workflows.calibration import (
     Outputs,
+    adaptive_widths,
     calibrate,
     check_levels,
+    cqr_scores,
     model_outputs,
 )
 from lstmcast.workflows.calibration import bands as make_bands
@@ -166,8 +168,10 @@ class Forecaster:
         bands = None
         if levels:
             assert state.calibration is not None  # _levels checked it
-            last = scaled[starts + L - 1, : series.n_targets].astype(np.float64)
-            bands = make_bands(state.calibration, levels, outputs, last)
+            V = series.n_targets
+            last = scaled[starts + L - 1, :V].astype(np.float64)
+            actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
+            bands = make_bands(state.calibration, levels, outputs, last, actual=actual)
         result = make_backtest(
             scaled,
             state.scaler,
@@ -248,7 +252,8 @@ class Forecaster:
         if levels:
             assert state.calibration is not None
             last = scaled[-1:, : len(state.targets)].astype(np.float64)
-            bands = make_bands(state.calibration, levels, outputs, last)
+            alpha_end = self._adaptive_state(series, levels)
+            bands = make_bands(state.calibration, levels, outputs, last, alpha_end=alpha_end)
             for k, level in enumerate(levels):
                 lower = state.scaler.inverse(bands.lower[0, ..., k])  # (H, V)
                 upper = state.scaler.inverse(bands.upper[0, ..., k])
@@ -279,6 +284,32 @@ class Forecaster:
         levels = make_config({"intervals": list(intervals)}).intervals  # validated, sorted
         check_levels(state.calibration, levels, "this model")
         return levels
+
+    def _adaptive_state(
+        self, series: TimeSeries, levels: tuple[float, ...]
+    ) -> dict[float, np.ndarray] | None:
+        """Adaptive conformal's rates after every window of `series` whose targets lie after
+        the validation split (None when the intervals are not adaptive)."""
+        calibration = self._state().calibration
+        if calibration is None or not calibration.gamma:
+            return None
+        L, H, V = self.config.lookback, self.config.horizon, len(self._state().targets)
+        starts = window_starts(0, min(calibration.calibration_end, len(series)), len(series), L, H)
+        rates = {}
+        if len(starts) == 0:  # nothing after validation yet: the nominal rates
+            shape = (H, V)
+            return {level: np.full(shape, 1 - level) for level in levels}
+        scaled = self._state().scaler.transform(series.values)
+        tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
+        outputs = self._outputs(tensor, starts, levels)
+        actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
+        for level in levels:
+            if outputs.quantiles is not None:  # cqr
+                scores = cqr_scores(outputs.quantiles, calibration.quantiles, level, actual)
+            else:
+                scores = np.abs(actual - outputs.point)
+            rates[level] = adaptive_widths(calibration, level, scores)[1]
+        return rates
 
     def _outputs(
         self, series: torch.Tensor, starts: np.ndarray, levels: tuple[float, ...]
