@@ -271,3 +271,15 @@ def test_revin_makes_the_forecast_follow_a_level_shift() -> None:
     x = torch.randn(4, 12, 3)
     with torch.no_grad():
         torch.testing.assert_close(model(x + 5.0), model(x) + 5.0, rtol=1e-4, atol=1e-4)
+
+
+def test_forward_with_a_named_backend_matches_dispatch():
+    from lstmcast.kernels.dispatch import Backend
+
+    torch.manual_seed(0)
+    layer = KerasLSTM(3, 5, "tanh")
+    x = torch.randn(4, 6, 3)
+    fused = layer.forward_with(Backend.nn_lstm, x)
+    loop = layer.forward_with(Backend.loop, x)
+    torch.testing.assert_close(fused, loop, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(layer(x), fused, rtol=1e-5, atol=1e-6)

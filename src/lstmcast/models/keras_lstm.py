@@ -96,9 +96,14 @@ class KerasLSTM(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         chosen = dispatch.backend(self.activation, x.device, x.dtype, self.units, self.fused)
-        if chosen is Backend.cpp:
+        return self.forward_with(chosen, x)
+
+    def forward_with(self, backend: Backend, x: Tensor) -> Tensor:
+        """The layer on `backend` (for comparisons and tests; `forward` asks dispatch).
+        `nn_lstm` runs tanh only; `loop` and `triton` go through `keras_recurrence`."""
+        if backend is Backend.cpp:
             return self._forward_compiled(x)
-        if chosen is Backend.nn_lstm:
+        if backend is Backend.nn_lstm:
             return self._forward_fused(x)
         return self._forward_explicit(x)  # the recurrence on Triton or the torch loop
 
