@@ -262,12 +262,17 @@ def cqr_scores(
 def _keep_scores(
     calibration: Calibration, scores: list[np.ndarray], config: RunConfig, val_starts: np.ndarray
 ) -> None:
-    """For adaptive conformal: a grid of each level's validation score quantiles."""
+    """For adaptive conformal: each level's validation scores at GRID evenly spaced ranks
+    (one sort per distinct score array: conformal's levels share theirs)."""
     if not config.adaptive_gamma:
         return
     calibration.gamma = config.adaptive_gamma
-    grid = np.linspace(0, 1, GRID)
-    calibration.score_grid = np.stack([np.quantile(s, grid, axis=0) for s in scores])
+    grids: dict[int, np.ndarray] = {}
+    for array in scores:
+        if id(array) not in grids:
+            ranks = np.rint(np.linspace(0, len(array) - 1, GRID)).astype(int)
+            grids[id(array)] = np.sort(array, axis=0)[ranks]
+    calibration.score_grid = np.stack([grids[id(array)] for array in scores])
     calibration.calibration_end = int(val_starts[-1] + config.lookback + config.horizon)
 
 
