@@ -192,32 +192,32 @@ def quantiles_for(levels: tuple[float, ...]) -> tuple[float, ...]:
     return tuple(sorted(taus))
 
 
-def _levels(value: Any) -> tuple[float, ...]:
-    levels = tuple(value)
-    for level in levels:
-        if isinstance(level, bool) or not isinstance(level, int | float) or not 0 < level < 1:
+def _unit_numbers(name: str, value: Any, example: str) -> tuple[float, ...]:
+    """`value` as floats, each in (0, 1) (a ConfigError names the first that is not)."""
+    numbers = tuple(value)
+    for number in numbers:
+        if isinstance(number, bool) or not isinstance(number, int | float) or not 0 < number < 1:
             raise ConfigError(
-                f"The 'intervals' option takes levels in (0, 1), e.g. 0.8,0.95. "
-                f"Got {level!r} instead."
+                f"The '{name}' option takes levels in (0, 1), e.g. {example}. "
+                f"Got {number!r} instead."
             )
+    return tuple(float(number) for number in numbers)
+
+
+def _levels(value: Any) -> tuple[float, ...]:
+    levels = _unit_numbers("intervals", value, "0.8,0.95")
     if len(set(levels)) != len(levels):
         raise ConfigError(f"The 'intervals' option repeats a level. Got {list(levels)} instead.")
-    return tuple(sorted(float(level) for level in levels))
+    return tuple(sorted(levels))
 
 
 def _quantiles(value: Any) -> tuple[float, ...]:
-    taus = tuple(value)
-    for tau in taus:
-        if isinstance(tau, bool) or not isinstance(tau, int | float) or not 0 < tau < 1:
-            raise ConfigError(
-                f"The 'quantiles' option takes levels in (0, 1), e.g. 0.05,0.5,0.95. "
-                f"Got {tau!r} instead."
-            )
+    taus = _unit_numbers("quantiles", value, "0.05,0.5,0.95")
     if any(b <= a for a, b in itertools.pairwise(taus)):
         raise ConfigError(
             f"The 'quantiles' option must be increasing without repeats. Got {list(taus)} instead."
         )
-    return tuple(float(tau) for tau in taus)
+    return taus
 
 
 def make_config(values: dict[str, Any], base: RunConfig | None = None) -> RunConfig:

@@ -144,7 +144,8 @@ def interval_report(backtest: Backtest, columns: list[str]) -> dict[str, Any]:
     repeat_last's conformal band (original units, and overall on the scaled data), the CRPS
     from the quantiles each has, and one verdict line per level."""
     bands = backtest.bands
-    assert bands is not None
+    if bands is None:
+        raise ValueError("interval_report needs a Backtest with bands (forecast with intervals)")
     levels = list(bands.levels)
     actual = backtest.actual_scaled
     out: dict[str, Any] = {"levels": levels}

@@ -35,6 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmcast.errors import ConfigError, DataError
+from lstmcast.evaluation.metrics import _as_float64, _check_columns, _num
 
 __all__ = [
     "CALIBRATION_TOLERANCE",
@@ -438,33 +439,3 @@ def _check_ordered(lower: np.ndarray, upper: np.ndarray) -> None:
             f"The 'lower' argument must be <= 'upper' everywhere. "
             f"Got {int(crossed.sum())} cell(s) with lower > upper."
         )
-
-
-def _as_float64(x: npt.ArrayLike, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError(
-            f"The '{name}' argument must contain only finite numbers. "
-            f"Got {int(np.size(arr) - np.isfinite(arr).sum())} NaN/inf value(s)."
-        )
-    return arr
-
-
-def _check_columns(columns: Sequence[str] | None, n_vars: int) -> list[str]:
-    if columns is None:
-        return [str(v) for v in range(n_vars)]
-    names = [str(c) for c in columns]
-    if len(names) != n_vars:
-        raise ConfigError(
-            f"The 'columns' argument must name all {n_vars} variables. "
-            f"Got {len(names)} names: {names}."
-        )
-    if len(set(names)) != len(names):
-        raise ConfigError(f"The 'columns' argument must hold unique names. Got {names}.")
-    return names
-
-
-def _num(x: Any) -> float | None:
-    """A plain Python float, or None for NaN/inf (keeps the output JSON-safe)."""
-    value = float(x)
-    return value if math.isfinite(value) else None

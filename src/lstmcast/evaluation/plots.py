@@ -43,6 +43,20 @@ def _save(fig: Any, path: str | Path) -> Path:
     return target
 
 
+def _draw_bands(ax: Any, x: Any, lower: list[Any], upper: list[Any], levels: list[str]) -> None:
+    """Shaded bands, the widest (listed first) lightest."""
+    for k, (low, high, level) in enumerate(zip(lower, upper, levels, strict=True)):
+        ax.fill_between(
+            x,
+            low,
+            high,
+            color="tab:blue",
+            alpha=0.12 + 0.12 * k,
+            linewidth=0,
+            label=f"{level}% interval",
+        )
+
+
 def plot_forecasts(table: pd.DataFrame, path: str | Path, title: str = "", step: int = 1) -> Path:
     """One panel per variable: actual, the model's `step`-ahead forecast (with its bands) and
     repeat_last, over the last points of the split, from a `Forecaster.forecast_table` frame."""
@@ -53,16 +67,9 @@ def plot_forecasts(table: pd.DataFrame, path: str | Path, title: str = "", step:
     fig, axes = plt.subplots(len(variables), 1, figsize=(11, 2.4 * len(variables)), squeeze=False)
     for ax, variable in zip(axes[:, 0], variables, strict=True):
         rows = at_step[at_step["variable"] == variable].tail(MAX_POINTS)
-        for k, level in enumerate(levels):
-            ax.fill_between(
-                rows["time"],
-                rows[f"lower_{level}"],
-                rows[f"upper_{level}"],
-                color="tab:blue",
-                alpha=0.12 + 0.12 * k,
-                linewidth=0,
-                label=f"{level}% interval",
-            )
+        lows = [rows[f"lower_{level}"] for level in levels]
+        highs = [rows[f"upper_{level}"] for level in levels]
+        _draw_bands(ax, rows["time"], lows, highs, levels)
         ax.plot(rows["time"], rows["actual"], label="actual", color="black", linewidth=1.0)
         ax.plot(rows["time"], rows["forecast"], label=f"forecast (step {step})", linewidth=1.0)
         ax.plot(rows["time"], rows["repeat_last"], label="repeat_last", linewidth=0.8, alpha=0.6)
@@ -86,16 +93,9 @@ def plot_future(
         past = history[target].tail(HISTORY)
         ax.plot(past.index, past.to_numpy(), color="black", linewidth=1.0, label="observed")
         levels = _levels(forecast.columns, f"{target}_lower_")
-        for k, level in enumerate(levels):
-            ax.fill_between(
-                forecast.index,
-                forecast[f"{target}_lower_{level}"],
-                forecast[f"{target}_upper_{level}"],
-                color="tab:blue",
-                alpha=0.12 + 0.12 * k,
-                linewidth=0,
-                label=f"{level}% interval",
-            )
+        lows = [forecast[f"{target}_lower_{level}"] for level in levels]
+        highs = [forecast[f"{target}_upper_{level}"] for level in levels]
+        _draw_bands(ax, forecast.index, lows, highs, levels)
         ax.plot(forecast.index, forecast[target], color="tab:blue", linewidth=1.2, label="forecast")
         ax.set_ylabel(str(target))
     axes[0, 0].legend(loc="upper left", fontsize="small")

@@ -28,7 +28,7 @@ scaled data; bands are mapped to original units through the scaler (a positive a
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -47,6 +47,19 @@ CONFORMAL = IntervalMethod.conformal.value
 QUANTILE = IntervalMethod.quantile.value
 CQR = IntervalMethod.cqr.value
 MC_DROPOUT = IntervalMethod.mc_dropout.value
+
+
+T = TypeVar("T")
+
+
+def need(value: T | None, what: str) -> T:
+    """`value`, or a one-line error naming the part of the calibration that is missing (a
+    model file edited by hand, or a method that does not keep it)."""
+    if value is None:
+        raise ModelFileError(
+            f"the interval calibration has no {what}; retrain the model with --intervals"
+        )
+    return value
 
 
 @dataclass
@@ -239,8 +252,10 @@ def calibrate(
         calibration.model = np.stack([conformal_quantile(scores, level) for level in levels])
         _keep_scores(calibration, [scores] * len(levels), config, val_starts)
     if method == CQR:
-        head = model_outputs(model, series, val_starts, L, None, quantiles, 0).quantiles
-        assert head is not None  # check_method: a quantile model
+        head = need(
+            model_outputs(model, series, val_starts, L, None, quantiles, 0).quantiles,
+            "quantile head output",
+        )
         corrections, per_level = [], []
         for level in levels:
             scores = cqr_scores(head, quantiles, level, actual)
@@ -329,14 +344,13 @@ def bands(
             )
             low, high = point - width, point + width
         elif calibration.method == CONFORMAL:
-            assert calibration.model is not None
-            low, high = point - calibration.model[k], point + calibration.model[k]
+            widths = need(calibration.model, "conformal widths")
+            low, high = point - widths[k], point + widths[k]
         elif calibration.method in (QUANTILE, CQR):
-            assert outputs.quantiles is not None
-            low, high = _quantile_band(outputs.quantiles, calibration.quantiles, level)
+            head = need(outputs.quantiles, "quantile head output")
+            low, high = _quantile_band(head, calibration.quantiles, level)
             if calibration.method == CQR:
-                assert calibration.model is not None
-                correction = calibration.model[k]
+                correction = need(calibration.model, "cqr corrections")[k]
                 if calibration.gamma:
                     scores = None if actual is None else np.maximum(low - actual, actual - high)
                     correction = _adaptive(calibration, level, scores, alpha_end)
@@ -344,9 +358,9 @@ def bands(
                 # a negative correction may not cross the band over itself
                 low, high = np.minimum(low, high), np.maximum(low, high)
         else:  # mc-dropout
-            assert outputs.samples is not None
-            low = np.quantile(outputs.samples, (1 - level) / 2, axis=0)
-            high = np.quantile(outputs.samples, (1 + level) / 2, axis=0)
+            samples = need(outputs.samples, "mc-dropout samples")
+            low = np.quantile(samples, (1 - level) / 2, axis=0)
+            high = np.quantile(samples, (1 + level) / 2, axis=0)
         lower.append(low)
         upper.append(high)
     stack = lambda arrays: np.stack(arrays, axis=-1)  # noqa: E731
@@ -363,15 +377,13 @@ def _adaptive(
     an earlier run ended at (windows whose outcomes are unknown)."""
     if scores is not None:
         return adaptive_widths(calibration, level, scores)[0]
-    assert alpha_end is not None
-    return score_quantile(calibration, level, 1 - alpha_end[level])[None]
+    return score_quantile(calibration, level, 1 - need(alpha_end, "adaptive rates")[level])[None]
 
 
 def score_quantile(calibration: Calibration, level: float, p: np.ndarray) -> np.ndarray:
     """The validation scores' quantile (of `level`'s scores) at probabilities `p` (H, V), from
     the stored grid, on split-conformal's finite-sample scale ((n + 1) / n, capped at 1)."""
-    assert calibration.score_grid is not None
-    grid = calibration.score_grid[calibration.levels.index(level)]
+    grid = need(calibration.score_grid, "score grid")[calibration.levels.index(level)]
     n = calibration.n_windows
     position = np.clip(p * (n + 1) / n, 0.0, 1.0) * (grid.shape[0] - 1)
     low = np.floor(position).astype(int)

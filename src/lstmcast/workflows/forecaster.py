@@ -33,6 +33,7 @@ from lstmcast.workflows.calibration import (
     check_levels,
     cqr_scores,
     model_outputs,
+    need,
 )
 from lstmcast.workflows.calibration import bands as make_bands
 from lstmcast.workflows.fitting import (
@@ -163,15 +164,16 @@ class Forecaster:
                 f"(lookback {L} + horizon {H}); use more data"
             )
         scaled = state.scaler.transform(series.values)
-        tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
+        tensor = self._on_device(scaled)
         outputs = self._outputs(tensor, starts, levels)
         bands = None
         if levels:
-            assert state.calibration is not None  # _levels checked it
             V = series.n_targets
             last = scaled[starts + L - 1, :V].astype(np.float64)
             actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
-            bands = make_bands(state.calibration, levels, outputs, last, actual=actual)
+            bands = make_bands(
+                need(state.calibration, "levels"), levels, outputs, last, actual=actual
+            )
         result = make_backtest(
             scaled,
             state.scaler,
@@ -245,15 +247,16 @@ class Forecaster:
                 f"{dataset.source} has {len(series)} rows but lookback {L} needs at least {L}"
             )
         scaled = state.scaler.transform(series.values[-L:])
-        window = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
+        window = self._on_device(scaled)
         outputs = self._outputs(window, np.zeros(1, dtype=np.int64), levels)
         index = series.future_index(self.config.horizon)
         frame = pd.DataFrame(state.scaler.inverse(outputs.point[0]), columns=state.targets)
         if levels:
-            assert state.calibration is not None
             last = scaled[-1:, : len(state.targets)].astype(np.float64)
             alpha_end = self._adaptive_state(series, levels)
-            bands = make_bands(state.calibration, levels, outputs, last, alpha_end=alpha_end)
+            bands = make_bands(
+                need(state.calibration, "levels"), levels, outputs, last, alpha_end=alpha_end
+            )
             for k, level in enumerate(levels):
                 lower = state.scaler.inverse(bands.lower[0, ..., k])  # (H, V)
                 upper = state.scaler.inverse(bands.upper[0, ..., k])
@@ -285,6 +288,9 @@ class Forecaster:
         check_levels(state.calibration, levels, "this model")
         return levels
 
+    def _on_device(self, scaled: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
+
     def _adaptive_state(
         self, series: TimeSeries, levels: tuple[float, ...]
     ) -> dict[float, np.ndarray] | None:
@@ -300,7 +306,7 @@ class Forecaster:
             shape = (H, V)
             return {level: np.full(shape, 1 - level) for level in levels}
         scaled = self._state().scaler.transform(series.values)
-        tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
+        tensor = self._on_device(scaled)
         outputs = self._outputs(tensor, starts, levels)
         actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
         for level in levels:
