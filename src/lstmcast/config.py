@@ -12,12 +12,13 @@ from typing import Any
 
 from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
+from lstmcast.data.calendar import calendar_spec, check_holidays
 from lstmcast.errors import ConfigError
 
 OPTIMIZERS = choices.values(choices.Optimizer)
 LOSSES = choices.values(choices.Loss)
 _POSITIVE = ("lookback", "horizon", "stride", "epochs", "batch_size", "plot_step")
-_NON_NEGATIVE = ("patience", "divergence_retries", "seed")
+_NON_NEGATIVE = ("patience", "divergence_retries", "seed", "id_embedding")
 _CHOICES = {
     "fill": choices.Fill,
     "scaler": choices.ScalerKind,
@@ -37,8 +38,14 @@ class RunConfig:
     horizon: int = 1
     # data
     targets: tuple[str, ...] | None = None
-    covariates: tuple[str, ...] = ()
+    covariates: tuple[str, ...] = ()  # past-only inputs (known up to the forecast origin)
     time_col: str | None = None
+    id_col: str | None = None  # long format: one series per id
+    future_covariates: tuple[str, ...] = ()  # known in advance: read over the horizon too
+    static: tuple[str, ...] = ()  # constant per id (numeric, or categories embedded)
+    calendar: str = "none"  # auto | none | features such as "hour,dayofweek"
+    holidays: str | None = None  # country code (the holidays package) for a holiday flag
+    id_embedding: int = 0  # width of a learned embedding of the series id (0 = none)
     fill: str = "error"
     scaler: str = "standard"
     val_fraction: float = 0.1
@@ -138,12 +145,59 @@ class RunConfig:
                     f"intervals {', '.join(map(str, self.intervals))} and the point forecast "
                     f"(0.5) need. Got {', '.join(map(str, self.quantiles or ()))}."
                 )
+        self._check_panel()
         if not isinstance(self.device, str) or not (
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
         ):
             raise ConfigError(
                 f"The 'device' parameter must be auto, cpu, cuda or cuda:N. Got {self.device!r}."
             )
+
+    def _check_panel(self) -> None:
+        """The long-format and known-in-advance options (see lstmcast.data.panel)."""
+        calendar = self.calendar
+        if isinstance(calendar, tuple | list):
+            calendar = ",".join(map(str, calendar))
+        if not isinstance(calendar, str):
+            raise ConfigError(
+                f"The 'calendar' option takes auto, none or a list of features. Got {calendar!r}."
+            )
+        if calendar not in ("auto", "none"):
+            calendar = ",".join(calendar_spec(calendar, None))  # validates the names
+        object.__setattr__(self, "calendar", calendar or "none")
+        object.__setattr__(self, "holidays", check_holidays(self.holidays))
+        if self.id_col is None:
+            for name in ("static", "id_embedding"):
+                if getattr(self, name):
+                    raise ConfigError(
+                        f"The '{name}' option needs 'id_col' (a long table of many series)."
+                    )
+        roles = {"covariates": self.covariates, "future_covariates": self.future_covariates}
+        roles |= {"static": self.static, "targets": self.targets or ()}
+        seen: dict[str, str] = {}
+        for role, names in roles.items():
+            for name in names:
+                if name in seen and seen[name] != role:
+                    raise ConfigError(
+                        f"Column '{name}' is in both '{seen[name]}' and '{role}'; a column has "
+                        f"one role."
+                    )
+                seen[name] = role
+        if self.id_col is not None and self.id_col in seen:
+            raise ConfigError(
+                f"Column '{self.id_col}' is the id column; not in '{seen[self.id_col]}'."
+            )
+
+    @property
+    def has_known_inputs(self) -> bool:
+        """True when the model reads inputs known in advance (a context vector)."""
+        return bool(
+            self.future_covariates
+            or self.calendar != "none"
+            or self.holidays
+            or self.static
+            or self.id_embedding
+        )
 
     def model_overrides(self) -> dict[str, Any]:
         """The model options that were set, for `lstmcast.models.build` (with the quantile
@@ -177,6 +231,8 @@ FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 _TUPLE_FIELDS = {
     "targets": str,
     "covariates": str,
+    "future_covariates": str,
+    "static": str,
     "layers": int,
     "intervals": float,
     "quantiles": float,

@@ -49,7 +49,7 @@ def test_the_calibration_reads_no_test_row():
     base = lstmcast.Forecaster("seasonal_naive", lookback=24, period=24, intervals=(0.9,))
     calibrated = base.fit(frame).state_.calibration
     changed = frame.copy()
-    test_start = base.state_.split.test[0]
+    test_start = base.split_.test[0]
     changed.loc[test_start:, "y"] *= 100.0  # the future, perturbed
     again = lstmcast.Forecaster("seasonal_naive", lookback=24, period=24, intervals=(0.9,))
     other = again.fit(changed).state_.calibration

@@ -20,7 +20,12 @@ def options(name: str) -> dict:
 
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_model_contract(name, frame, tmp_path):
-    forecaster = Forecaster(name, lookback=12, horizon=3, covariates=["hour"], **options(name))
+    # seglstm is channel-independent: it refuses past covariates (see the test below)
+    covariates = [] if name == "seglstm" else ["hour"]
+    targets = ["load", "temp", "price"]
+    forecaster = Forecaster(
+        name, lookback=12, horizon=3, targets=targets, covariates=covariates, **options(name)
+    )
     with pytest.raises(NotFittedError, match="not fitted"):
         forecaster.predict(frame)
     assert forecaster.fit(frame) is forecaster
@@ -45,6 +50,11 @@ def test_model_contract(name, frame, tmp_path):
     np.testing.assert_array_equal(
         loaded.backtest(frame)[0].predicted_scaled, result.predicted_scaled
     )
+
+
+def test_seglstm_refuses_past_covariates_by_name(frame):
+    with pytest.raises(lstmcast.ConfigError, match=r"seglstm .* past covariates \(hour\)"):
+        Forecaster("seglstm", lookback=12, covariates=["hour"], **options("seglstm")).fit(frame)
 
 
 def test_repeat_last_matches_the_naive_section(frame):

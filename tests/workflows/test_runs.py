@@ -12,7 +12,6 @@ import pandas as pd
 import pytest
 
 from lstmcast.config import make_config
-from lstmcast.data import validate
 from lstmcast.errors import ConfigError
 from lstmcast.workflows import calibration, fitting, runs
 
@@ -28,7 +27,7 @@ def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
             opened.append(file)
         return real_open(file, *args, **kwargs)
 
-    real_prepare, real_predict = validate.prepare, calibration.predict_windows
+    real_prepare, real_predict = fitting.prepare_panel, calibration.predict_windows
 
     def counting_prepare(*args, **kwargs):
         validated.append(1)
@@ -39,7 +38,7 @@ def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
         return real_predict(model, series, starts, lookback, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "open", counting_open)
-    monkeypatch.setattr(fitting, "prepare", counting_prepare)
+    monkeypatch.setattr(fitting, "prepare_panel", counting_prepare)
     monkeypatch.setattr(calibration, "predict_windows", counting_predict)
     config = make_config({"model": "linear", "lookback": 12, "horizon": 2, "epochs": 2})
     out = tmp_path / "run"

@@ -189,21 +189,37 @@ def predict(
         Path | None,
         typer.Option("--plot", help="Also draw the forecast after the last rows into this PNG."),
     ] = None,
+    future: Annotated[
+        Path | None,
+        typer.Option(
+            "--future",
+            help="CSV/Parquet of the known-future covariates over the horizon (time column, "
+            "id column for a long table, those columns); or put them in DATA's rows after the "
+            "last observed target, with the targets left empty.",
+        ),
+    ] = None,
+    ids: Annotated[
+        str | None,
+        typer.Option("--ids", help="Long table: forecast only these series, e.g. A,B."),
+    ] = None,
 ) -> None:
     """Forecast the horizon steps after DATA's last row (with lower/upper columns per target
-    and interval level when the model has intervals)."""
+    and interval level when the model has intervals); for a long table, every series' steps
+    in long format (id, time, targets)."""
     with user_errors():
+        from lstmcast.config import as_tuple
         from lstmcast.files import atomic_write
         from lstmcast.workflows.forecaster import load
         from lstmcast.workflows.runs import write_future
 
         forecaster = load(run)
         levels = parse_levels(intervals)
-        frame = forecaster.predict(resolve_data(data), intervals=levels)
+        chosen = list(as_tuple("ids", ids, str)) if ids is not None else None
+        frame = forecaster.predict(resolve_data(data), intervals=levels, future=future, ids=chosen)
         if plot is not None:
-            write_future(forecaster, resolve_data(data), plot, intervals=levels)
+            write_future(forecaster, resolve_data(data), plot, intervals=levels, future=future)
             err.print(f"wrote {plot}", highlight=False)
-        text = frame.to_csv()
+        text = frame.to_csv(index=forecaster.state_.inputs.id_col is None)
         if out_file is None:
             sys.stdout.write(text)
         else:
@@ -430,6 +446,53 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
     if "intervals" in metrics:
         print_intervals(metrics["intervals"])
+    if "per_series" in metrics:
+        print_series(metrics)
+
+
+SERIES_SHOWN = 20  # rows of the per-series table; metrics.json has every series
+
+
+def print_series(metrics: dict[str, Any]) -> None:
+    """Per series: the model beside that series' repeat_last (scaled), worst skill first."""
+    rows = sorted(
+        metrics["per_series"].items(),
+        key=lambda kv: kv[1]["skill"] if kv[1]["skill"] is not None else float("inf"),
+    )
+    shown = rows[:SERIES_SHOWN]
+    more = f", the {SERIES_SHOWN} with the lowest skill" if len(rows) > SERIES_SHOWN else ""
+    table = Table(title=f"per series ({len(rows)}{more}; scaled)")
+    for column in (
+        "series",
+        "windows",
+        "MSE",
+        "repeat_last MSE",
+        "MAE",
+        "repeat_last MAE",
+        "skill",
+    ):
+        table.add_column(column, justify="left" if column == "series" else "right")
+    for name, section in shown:
+        table.add_row(
+            name,
+            str(section["n_windows"]),
+            _fmt(section["model"]["scaled"]["mse"]),
+            _fmt(section["repeat_last"]["scaled"]["mse"]),
+            _fmt(section["model"]["scaled"]["mae"]),
+            _fmt(section["repeat_last"]["scaled"]["mae"]),
+            _fmt(section["skill"]),
+        )
+    out.print(table)
+    beaten = sum(1 for _, section in rows if section["beats_naive"])
+    out.print(f"beats repeat_last on {beaten} of {len(rows)} series", highlight=False)
+    skipped = metrics.get("skipped_series") or []
+    if skipped:
+        listed = "; ".join(f"{s['id']} ({s['reason']})" for s in skipped[:5])
+        extra = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+        out.print(
+            f"[yellow]skipped {len(skipped)} series too short for the split:[/] {listed}{extra}",
+            highlight=False,
+        )
 
 
 def print_intervals(report: dict[str, Any]) -> None:

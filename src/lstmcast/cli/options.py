@@ -28,8 +28,16 @@ HELP: dict[str, str] = {
     "lookback": "Input window length L (rows).",
     "horizon": "Steps to forecast H.",
     "targets": "Comma-separated columns to forecast (default: every numeric column).",
-    "covariates": "Comma-separated input-only columns.",
+    "covariates": "Comma-separated input-only columns, known up to the forecast origin.",
     "time_col": "Time column (default: auto-detect).",
+    "id_col": "Long format: the column naming each series (one global model over all).",
+    "future_covariates": "Comma-separated columns known in advance (holidays, promotions): "
+    "read over the horizon too; predict needs their future values.",
+    "static": "Comma-separated columns constant per series (--id-col); text ones embedded.",
+    "calendar": "Calendar features from the timestamps, known in advance: auto, none or e.g. "
+    "hour,dayofweek,month.",
+    "holidays": "Country code (e.g. US, DE, US-CA) for a public-holiday flag.",
+    "id_embedding": "Width of a learned embedding of the series id (--id-col); 0 = none.",
     "fill": "Missing values.",
     "scaler": "Scaling per variable, fit on the train split.",
     "val_fraction": "Share of rows for validation.",

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from lstmcast.config import RunConfig
-from lstmcast.engine.batching import gather_inputs, gather_targets
+from lstmcast.engine.batching import Layout, gather_batch, gather_targets
 from lstmcast.engine.steps import (
     EagerEpoch,
     FlatParameters,
@@ -196,12 +196,15 @@ def train(
     *,
     n_targets: int,
     callbacks: Sequence[Callback] = (),
+    layout: Layout | None = None,
 ) -> TrainResult:
     """Train `model` in place on windows of `series` (T, F), already on the training device.
 
     `train_starts`/`val_starts` are window start rows. The model ends with the weights of its
     best validation epoch (the training loss stands in when there are no validation windows).
-    Every callback gets an `Epoch` after each epoch (see `Epoch`).
+    Every callback gets an `Epoch` after each epoch (see `Epoch`). `layout` names the column
+    roles of `series` when it holds covariates known in advance (default: every column is an
+    input, the first `n_targets` the targets).
     """
     started = time.perf_counter()
     device = series.device
@@ -222,10 +225,12 @@ def train(
     score_idx = val_idx if len(val_idx) else train_idx
     shuffler = torch.Generator().manual_seed(config.seed)
 
+    layout = layout or Layout.plain(series.shape[1], n_targets)
+
     def window_loss(starts: torch.Tensor) -> torch.Tensor:
-        inputs = gather_inputs(series, starts, lookback)  # (B, L, F)
+        inputs = gather_batch(series, starts, lookback, horizon, layout)  # (x (B, L, F), ...)
         targets = gather_targets(series, starts, lookback, horizon, n_targets)  # (B, H, V)
-        return loss_fn(model(inputs), targets)
+        return loss_fn(model(*inputs), targets)
 
     @torch.no_grad()
     def mean_loss(starts: torch.Tensor) -> float:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lstmcast.data import Scaler
 from lstmcast.evaluation.intervals import (
     crps_from_quantiles,
     interval_metrics,
@@ -33,18 +32,24 @@ class Bands:
 @dataclass(frozen=True)
 class Backtest:
     """Forecasts of one split. Arrays are (N windows, H steps, V targets); `last_*` is the
-    last observed target row of each window (N, V); `bands` the intervals when asked for,
-    `quantiles_scaled` (N, H, V, Q) a quantile head's forecasts at levels `taus`."""
+    last observed target row of each window (N, V); `center`/`scale` (N, V) map each window
+    back to original units (its series' scaler); `series` (N,) indexes `ids`, the series each
+    window belongs to; `bands` the intervals when asked for, `quantiles_scaled` (N, H, V, Q) a
+    quantile head's forecasts at levels `taus`."""
 
     starts: np.ndarray
     lookback: int
     actual_scaled: np.ndarray
     predicted_scaled: np.ndarray
     last_scaled: np.ndarray
-    scaler: Scaler
+    center: np.ndarray
+    scale: np.ndarray
+    series: np.ndarray
+    ids: tuple[str, ...] = ("",)
     bands: Bands | None = None
     quantiles_scaled: np.ndarray | None = None
     taus: tuple[float, ...] = ()
+    series_start: np.ndarray | None = None  # (N,) the first stacked row of each one's series
 
     @property
     def naive_scaled(self) -> np.ndarray:
@@ -52,16 +57,51 @@ class Backtest:
         return np.repeat(self.last_scaled[:, None, :], self.actual_scaled.shape[1], axis=1)
 
     def original(self, scaled: np.ndarray) -> np.ndarray:
-        return self.scaler.inverse(scaled)
+        """(N, ..., V) scaled values in original units, each window by its series' scaler."""
+        dtype = scaled.dtype if np.issubdtype(scaled.dtype, np.floating) else np.float64
+        shape = (scaled.shape[0],) + (1,) * (scaled.ndim - 2) + (scaled.shape[-1],)
+        scale = self.scale[:, : scaled.shape[-1]].astype(dtype).reshape(shape)
+        center = self.center[:, : scaled.shape[-1]].astype(dtype).reshape(shape)
+        return scaled * scale + center
 
     def original_levels(self, scaled: np.ndarray) -> np.ndarray:
-        """`original` for (N, H, V, K) arrays (the scaler works on the variable axis)."""
-        return np.moveaxis(self.scaler.inverse(np.moveaxis(scaled, -1, 0)), 0, -1)
+        """`original` for (N, H, V, K) arrays (K levels after the variable axis)."""
+        return np.moveaxis(self.original(np.moveaxis(scaled, -1, 1)), 1, -1)
+
+    def subset(self, mask: np.ndarray) -> Backtest:
+        """The windows where `mask` (N,) holds (e.g. one series')."""
+
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[mask]
+
+        bands = None
+        if self.bands is not None:
+            b = self.bands
+            bands = Bands(
+                b.levels, b.lower[mask], b.upper[mask], b.naive_lower[mask], b.naive_upper[mask]
+            )
+        return Backtest(
+            self.starts[mask],
+            self.lookback,
+            self.actual_scaled[mask],
+            self.predicted_scaled[mask],
+            self.last_scaled[mask],
+            self.center[mask],
+            self.scale[mask],
+            self.series[mask],
+            self.ids,
+            bands,
+            pick(self.quantiles_scaled),
+            self.taus,
+            pick(self.series_start),
+        )
 
 
 def make_backtest(
     scaled: np.ndarray,
-    scaler: Scaler,
+    unscale: tuple[np.ndarray, np.ndarray],
+    series: np.ndarray,
+    ids: tuple[str, ...],
     starts: np.ndarray,
     lookback: int,
     horizon: int,
@@ -70,13 +110,28 @@ def make_backtest(
     bands: Bands | None = None,
     quantiles_scaled: np.ndarray | None = None,
     taus: tuple[float, ...] = (),
+    series_start: np.ndarray | None = None,
 ) -> Backtest:
-    """The `Backtest` of forecasts already made for `starts`."""
+    """The `Backtest` of forecasts already made for `starts`; `unscale` is each window's
+    (center, scale) (N, V), `series` (N,) its index into `ids`."""
     steps = starts[:, None] + lookback + np.arange(horizon)  # (N, H) row of each target
     actual = scaled[steps, :n_targets]  # (N, H, V)
     last = scaled[starts + lookback - 1, :n_targets]  # (N, V)
+    center, scale = unscale
     return Backtest(
-        starts, lookback, actual, predicted, last, scaler, bands, quantiles_scaled, taus
+        starts,
+        lookback,
+        actual,
+        predicted,
+        last,
+        center,
+        scale,
+        series,
+        ids,
+        bands,
+        quantiles_scaled,
+        taus,
+        series_start,
     )
 
 
@@ -139,6 +194,41 @@ def report(
     return result
 
 
+def per_series_report(
+    backtest: Backtest,
+    columns: list[str],
+    model_name: str,
+    naive_mae_scaled: np.ndarray,
+    naive_mae_original: np.ndarray,
+) -> dict[str, Any]:
+    """Per series: the model's and that series' repeat_last's overall and per-variable metrics
+    (scaled and original units) and the skill, keyed by series id."""
+    out: dict[str, Any] = {}
+    for k in np.unique(backtest.series):
+        sub = backtest.subset(backtest.series == k)
+        full = report(
+            Backtest(**{**sub.__dict__, "bands": None}),
+            columns,
+            model_name,
+            naive_mae_scaled,
+            naive_mae_original,
+        )
+        out[backtest.ids[int(k)]] = {
+            "n_windows": full["n_windows"],
+            "skill": full["skill"],
+            "beats_naive": full["beats_naive"],
+            **{
+                name: {
+                    "scaled": full[name]["scaled"],
+                    "original": full[name]["original"],
+                    "per_variable": full[name]["per_variable"],
+                }
+                for name in ("model", "repeat_last")
+            },
+        }
+    return out
+
+
 def interval_report(backtest: Backtest, columns: list[str]) -> dict[str, Any]:
     """Coverage, width, interval score and pinball loss of each level for the model and for
     repeat_last's conformal band (original units, and overall on the scaled data), the CRPS
@@ -189,17 +279,30 @@ def _band_quantiles(
 
 
 def forecast_frame(
-    backtest: Backtest, columns: list[str], time: pd.DatetimeIndex | None
+    backtest: Backtest,
+    columns: list[str],
+    time: pd.DatetimeIndex | None,
+    id_col: str | None = None,
 ) -> pd.DataFrame:
-    """Long table: one row per window origin, step and variable, in original units."""
+    """Long table: one row per window origin, step and variable, in original units; with
+    `id_col`, a first column of that name holds each row's series id. Without a time column
+    the origin and time are row numbers within the series."""
     n, horizon, n_vars = backtest.actual_scaled.shape
     origin_rows = backtest.starts + backtest.lookback - 1
     target_rows = origin_rows[:, None] + 1 + np.arange(horizon)  # (N, H)
-    stamps = (lambda rows: time[rows]) if time is not None else (lambda rows: rows)
+    if time is not None:
+        origins, targets = time[origin_rows], time[target_rows.ravel()]
+    else:  # row numbers within each window's own series
+        first = backtest.series_start
+        first = np.zeros(n, dtype=np.int64) if first is None else first
+        origins, targets = origin_rows - first, (target_rows - first[:, None]).ravel()
+    ids = np.asarray(backtest.ids, dtype=object)
+    series_col = {id_col: np.repeat(ids[backtest.series], horizon * n_vars)} if id_col else {}
     frame = pd.DataFrame(
         {
-            "origin": np.repeat(np.asarray(stamps(origin_rows)), horizon * n_vars),
-            "time": np.repeat(np.asarray(stamps(target_rows.ravel())), n_vars),
+            **series_col,
+            "origin": np.repeat(np.asarray(origins), horizon * n_vars),
+            "time": np.repeat(np.asarray(targets), n_vars),
             "step": np.tile(np.repeat(np.arange(1, horizon + 1), n_vars), n),
             "variable": np.tile(np.asarray(columns), n * horizon),
             "actual": backtest.original(backtest.actual_scaled).ravel(),

@@ -25,6 +25,7 @@ from lstmcast.models.baselines import (
     SeasonalNaive,
     SeasonalNaiveConfig,
 )
+from lstmcast.models.covariates import CovariateSpec, WithCovariates, embedding_width
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 from lstmcast.models.lstm import PRESETS, LSTMConfig, LSTMForecaster
 from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
@@ -34,6 +35,7 @@ __all__ = [
     "MODELS",
     "PRESETS",
     "BaselineConfig",
+    "CovariateSpec",
     "KerasLSTM",
     "LSTMConfig",
     "LSTMForecaster",
@@ -45,9 +47,12 @@ __all__ = [
     "SeasonalNaiveConfig",
     "SegLSTM",
     "SegLSTMConfig",
+    "WithCovariates",
     "build",
     "build_for_run",
     "config_dict",
+    "core",
+    "embedding_width",
     "from_config_dict",
     "is_trainable",
     "supports_quantiles",
@@ -80,7 +85,7 @@ _REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
 }
 # Fields build() takes as its own arguments rather than as overrides; `quantiles` is one: it
 # shapes the output (B, H, T, Q) as horizon and n_targets do.
-_SHAPE_FIELDS = ("n_features", "horizon", "n_targets", "lookback", "quantiles")
+_SHAPE_FIELDS = ("n_features", "horizon", "n_targets", "lookback", "quantiles", "context")
 
 
 def supports_quantiles(name: str) -> bool:
@@ -97,6 +102,7 @@ def build(
     n_targets: int | None = None,
     lookback: int | None = None,
     quantiles: Any = (),
+    context: int = 0,
     **overrides: Any,
 ) -> nn.Module:
     """Build model `name` for windows (B, L=lookback, F=n_features) -> (B, H=horizon, T=n_targets).
@@ -126,6 +132,8 @@ def build(
         shape["lookback"] = lookback
     if "quantiles" in fields:
         shape["quantiles"] = () if quantiles is None else quantiles
+    if "context" in fields:
+        shape["context"] = context
     config = config_cls(**shape, **{**PRESETS.get(name, {}), **overrides})
     period = getattr(config, "period", None)
     if isinstance(period, int) and lookback is not None and period > lookback:
@@ -147,8 +155,8 @@ def config_dict(model: nn.Module) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"name": name}
     for key, value in dataclasses.asdict(config).items():
-        if key == "quantiles" and not value:
-            continue  # a point model is described as before the quantile head existed
+        if key in ("quantiles", "context") and not value:
+            continue  # a point model without covariates is described as before they existed
         out[key] = list(value) if isinstance(value, tuple) else value
     return out
 
@@ -188,22 +196,49 @@ def is_trainable(model: nn.Module) -> bool:
     return any(p.requires_grad for p in model.parameters())
 
 
+def core(model: nn.Module) -> nn.Module:
+    """The model itself, inside its covariate wrapper if it has one."""
+    return model.core if isinstance(model, WithCovariates) else model
+
+
 def build_for_run(
-    config: RunConfig, n_features: int, n_targets: int, *, seeded: bool = True
+    config: RunConfig,
+    n_features: int,
+    n_targets: int,
+    *,
+    seeded: bool = True,
+    covariates: CovariateSpec | None = None,
 ) -> nn.Module:
-    """The model of a run: `config.model` with its lookback, horizon and overrides.
+    """The model of a run: `config.model` with its lookback, horizon and overrides; wrapped
+    in `WithCovariates` when the run has inputs known in advance (`covariates`).
 
     `seeded` first seeds torch's and NumPy's global RNGs with `config.seed`, so the initial
     weights repeat (CPU bit for bit).
     """
+    if config.model == "seglstm" and config.covariates:
+        raise ConfigError(
+            "seglstm forecasts each target from its own past (channel-independent) and cannot "
+            f"use past covariates ({', '.join(config.covariates)}); use --model lstm, or pass "
+            "values known in advance as --future-covariates"
+        )
     if seeded:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed)
-    return build(
+    context = covariates.size if covariates is not None else 0
+    fields = (
+        {f.name for f in dataclasses.fields(_REGISTRY[config.model][0])}
+        if (config.model in _REGISTRY)
+        else set()
+    )
+    model = build(
         config.model,
         n_features=n_features,
         horizon=config.horizon,
         n_targets=n_targets,
         lookback=config.lookback,
+        context=context if "context" in fields else 0,
         **config.model_overrides(),
     )
+    if covariates is None:
+        return model
+    return WithCovariates(model, covariates)

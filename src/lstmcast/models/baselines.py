@@ -41,12 +41,14 @@ class LinearConfig:
     lookback: int  # L: the window length the layer is sized for
     horizon: int = 1  # H
     n_targets: int | None = None  # T, None = F
+    context: int = 0  # C: known-in-advance inputs (B, C) beside the flattened window
 
     def __post_init__(self) -> None:
         object.__setattr__(
             self, "n_targets", check_outputs(self.n_features, self.horizon, self.n_targets)
         )
         check_int("lookback", self.lookback)
+        check_int("context", self.context, minimum=0)
 
 
 def _n_targets(config: BaselineConfig | LinearConfig) -> int:
@@ -129,16 +131,20 @@ class LinearBaseline(nn.Module):
         self.config = config
         self.lookback, self.horizon = config.lookback, config.horizon
         self.n_targets = _n_targets(config)
-        self.linear = nn.Linear(config.lookback * config.n_features, self.horizon * self.n_targets)
+        width = config.lookback * config.n_features + config.context
+        self.linear = nn.Linear(width, self.horizon * self.n_targets)
         nn.init.xavier_uniform_(self.linear.weight)  # Keras Dense: glorot_uniform kernel
         nn.init.zeros_(self.linear.bias)
 
-    def forward(self, x: Tensor) -> Tensor:
-        # B batch, L lookback, F features, H horizon, T targets
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        # B batch, L lookback, F features, H horizon, T targets, C context
         B, L, F = x.shape
         if self.lookback != L:
             raise ConfigError(
                 f"The 'lookback' parameter ({self.lookback}) must equal the window length ({L})."
             )
-        y = self.linear(x.reshape(B, L * F))  # (B, H*T), time-major flatten like Keras Flatten
+        flat = x.reshape(B, L * F)  # time-major flatten like Keras Flatten
+        if context is not None:
+            flat = torch.cat([flat, context], dim=1)  # (B, L*F + C)
+        y = self.linear(flat)  # (B, H*T)
         return y.view(B, self.horizon, self.n_targets)  # (B, H, T)

@@ -123,6 +123,7 @@ class LSTMConfig:
     activation: str = "tanh"  # Keras LSTM activation; "tanh" uses torch's fused kernel
     revin: bool = False  # normalise each window by its own mean/std, undo it on the output
     quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
+    context: int = 0  # C: known-in-advance inputs (B, C) the head reads beside the LSTM state
 
     def __post_init__(self) -> None:
         # object.__setattr__: normalise fields of the frozen instance (None -> int, list -> tuple)
@@ -145,11 +146,15 @@ class LSTMConfig:
         check_bool("revin", self.revin)
         check_choice("activation", self.activation, sorted(ACTIVATIONS))
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
+        check_int("context", self.context, minimum=0)
 
 
 class LSTMForecaster(nn.Module):
     """(B, L, F) window -> (B, H, T) forecast of the first T variables; (B, H, T, Q) with
-    Q = len(config.quantiles) quantile levels."""
+    Q = len(config.quantiles) quantile levels. With `context` C > 0 the dense head reads the
+    top LSTM state and a (B, C) vector of inputs known in advance (covariates over the horizon,
+    static covariates, embeddings; see lstmcast.models.covariates); with C = 0 it is the
+    Keras model."""
 
     name = "lstm"  # registry name; build() sets the preset's name on the instance
 
@@ -172,7 +177,8 @@ class LSTMForecaster(nn.Module):
             for k, units in enumerate(config.layers)
         )
         self.dropout = Dropout(config.dropout) if config.dropout > 0 else nn.Identity()
-        self.head = nn.Linear(sizes[-1], config.horizon * self.n_targets)
+        width = sizes[-1] + config.context  # the head's input: top state, then the context
+        self.head = nn.Linear(width, config.horizon * self.n_targets)
         nn.init.xavier_uniform_(self.head.weight)  # Keras Dense: glorot_uniform kernel
         nn.init.zeros_(self.head.bias)  # and zero bias
         self.quantiles: tuple[float, ...] = config.quantiles
@@ -181,7 +187,7 @@ class LSTMForecaster(nn.Module):
             # same order, so the median starts as the point model's output) and `spread` adds
             # the Q-1 gaps per (step, target): together one Dense(H*T*Q).
             self.spread = nn.Linear(
-                sizes[-1], config.horizon * self.n_targets * (len(self.quantiles) - 1)
+                width, config.horizon * self.n_targets * (len(self.quantiles) - 1)
             )
             nn.init.xavier_uniform_(self.spread.weight)
             with torch.no_grad():
@@ -189,8 +195,9 @@ class LSTMForecaster(nn.Module):
                     spread_bias(self.quantiles).repeat(config.horizon * self.n_targets)
                 )
 
-    def forward(self, x: Tensor) -> Tensor:
-        # B batch, L lookback, F features, U units, D directions, H horizon, T targets
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        # B batch, L lookback, F features, U units, D directions, H horizon, T targets,
+        # C context
         B, T = x.shape[0], self.n_targets
         if self.config.revin:  # reversible instance normalisation, no parameters
             mean = x.mean(dim=1, keepdim=True)  # (B, 1, F)
@@ -198,6 +205,8 @@ class LSTMForecaster(nn.Module):
             x = (x - mean) / std
         for layer in self.layers:
             x = self.dropout(layer(x))  # (B, L, U*D) below the top layer, (B, U*D) at the top
+        if context is not None:
+            x = torch.cat([x, context], dim=1)  # (B, U*D + C)
         y = self.head(x).view(B, self.horizon, T)  # (B, H, T)
         if self.quantiles:
             spread = (  # (B, H, T, Q-1)

@@ -56,6 +56,7 @@ class SegLSTMConfig:
     revin: bool = True  # reversible instance normalisation per window and variable
     revin_mode: str = "last"  # "last": subtract the last value; "mean": mean/std
     quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
+    context: int = 0  # C: known-in-advance inputs (B, C), added to every decoder query
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -68,6 +69,7 @@ class SegLSTMConfig:
         check_bool("revin", self.revin)
         check_choice("revin_mode", self.revin_mode, REVIN_MODES)
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
+        check_int("context", self.context, minimum=0)
 
 
 class SegLSTM(nn.Module):
@@ -88,6 +90,9 @@ class SegLSTM(nn.Module):
         self.position = nn.Parameter(torch.randn(self.n_out, D - D // 2))  # (M, D - D/2)
         self.channel = nn.Parameter(torch.randn(self.n_targets, D // 2))  # (T, D/2)
         self.head = nn.Sequential(Dropout(config.dropout), nn.Linear(D, S))
+        # known-in-advance inputs join every decoder query (after the SegRNN parameters, so
+        # those are drawn as before)
+        self.context = nn.Linear(config.context, D) if config.context else None
         self.quantiles: tuple[float, ...] = config.quantiles
         if len(self.quantiles) > 1:
             # With the point model's Linear(D, S) (drawn first, so the median starts as the point
@@ -97,7 +102,7 @@ class SegLSTM(nn.Module):
             with torch.no_grad():
                 self.spread.bias.copy_(spread_bias(self.quantiles).repeat(S))
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         # B batch, L lookback, T targets, S segment, N = ceil(L/S) input segments,
         # M = ceil(H/S) output segments, D hidden, H horizon
         B, L, _ = x.shape
@@ -107,7 +112,7 @@ class SegLSTM(nn.Module):
                 f"The 'lookback' parameter ({self.config.lookback}) must equal the window "
                 f"length ({L})."
             )
-        x = x[:, :, :T]  # (B, L, T): variables never mix, so covariates cannot help
+        x = x[:, :, :T]  # (B, L, T): variables never mix; past covariates are refused at build
         shift, scale = self._statistics(x)  # (B, 1, T) each
         x = (x - shift) / scale
         x = x.permute(0, 2, 1).reshape(B * T, L)  # (B*T, L): one sequence per variable
@@ -131,6 +136,10 @@ class SegLSTM(nn.Module):
         from_input = F.linear(queries, w_ih, b_ih)  # (T, M, 4D)
         from_state = F.linear(h[0], w_hh, b_hh)  # (B*T, 4D)
         gates = from_input + from_state.view(B, T, 1, -1)  # (B, T, M, 4D), torch order i f g o
+        if self.context is not None and context is not None:
+            # the context's query part, the same for every variable and segment of a sample
+            from_context = F.linear(self.context(context), w_ih)  # (B, 4D)
+            gates = gates + from_context.view(B, 1, 1, -1)
         i, f, g, o = gates.chunk(4, dim=-1)  # (B, T, M, D) each
         c_out = f.sigmoid() * c[0].view(B, T, 1, -1) + i.sigmoid() * g.tanh()  # (B, T, M, D)
         h_out = o.sigmoid() * c_out.tanh()  # (B, T, M, D)

@@ -36,7 +36,7 @@ from torch import nn
 
 from lstmcast.choices import IntervalMethod
 from lstmcast.config import RunConfig
-from lstmcast.engine.batching import predict_windows
+from lstmcast.engine.batching import Layout, gather_batch, predict_windows
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.backtest import Bands
 from lstmcast.evaluation.intervals import conformal_quantile
@@ -168,19 +168,31 @@ def model_outputs(
     method: str | None,
     quantiles: tuple[float, ...],
     mc_samples: int,
+    layout: Layout | None = None,
+    horizon: int = 1,
 ) -> Outputs:
-    """Forecast every window start; what besides the point forecast depends on `method`."""
-    raw = predict_windows(model, series, starts, lookback)
+    """Forecast every window start; what besides the point forecast depends on `method`.
+    `layout` and `horizon` say where a run's covariates known in advance are (see
+    `lstmcast.engine.batching.Layout`; None: every column is an input)."""
+    raw = predict_windows(model, series, starts, lookback, layout=layout, horizon=horizon)
     if quantiles and raw.ndim == 4:  # a quantile head: (N, H, V, Q)
         return Outputs(raw[..., quantiles.index(0.5)], quantiles=raw)
     outputs = Outputs(raw)
     if method == MC_DROPOUT:
-        outputs.samples = dropout_samples(model, series, starts, lookback, mc_samples)
+        outputs.samples = dropout_samples(
+            model, series, starts, lookback, mc_samples, layout, horizon
+        )
     return outputs
 
 
 def dropout_samples(
-    model: nn.Module, series: torch.Tensor, starts: np.ndarray, lookback: int, n: int
+    model: nn.Module,
+    series: torch.Tensor,
+    starts: np.ndarray,
+    lookback: int,
+    n: int,
+    layout: Layout | None = None,
+    horizon: int = 1,
 ) -> np.ndarray:
     """`n` forward passes with only the dropout layers in training mode: (n, N, H, V)."""
     was_training = model.training
@@ -192,21 +204,30 @@ def dropout_samples(
         draws = []
         for _ in range(n):
             with torch.no_grad():
-                draws.append(_forward_with_dropout(model, series, starts, lookback))
+                draws.append(
+                    _forward_with_dropout(model, series, starts, lookback, layout, horizon)
+                )
         return np.stack(draws)
     finally:
         model.train(was_training)
 
 
 def _forward_with_dropout(
-    model: nn.Module, series: torch.Tensor, starts: np.ndarray, lookback: int
+    model: nn.Module,
+    series: torch.Tensor,
+    starts: np.ndarray,
+    lookback: int,
+    layout: Layout | None,
+    horizon: int,
 ) -> np.ndarray:
     # predict_windows switches the whole model to eval(); keep the dropout layers on instead
-    from lstmcast.engine.batching import gather_inputs
-
     index = torch.as_tensor(starts, dtype=torch.long, device=series.device)
+    layout = layout or Layout.plain(series.shape[1], series.shape[1])
     chunks = [
-        model(gather_inputs(series, index[i : i + 4096], lookback)).float().cpu().numpy()
+        model(*gather_batch(series, index[i : i + 4096], lookback, horizon, layout))
+        .float()
+        .cpu()
+        .numpy()
         for i in range(0, len(index), 4096)
     ]
     return np.concatenate(chunks)
@@ -228,6 +249,7 @@ def calibrate(
     val_starts: np.ndarray,
     n_targets: int,
     config: RunConfig,
+    layout: Layout | None = None,
 ) -> Calibration | None:
     """The calibration of a fitted model on the validation windows (None without intervals)."""
     if not config.intervals:
@@ -247,13 +269,13 @@ def calibrate(
     if method == MC_DROPOUT:
         calibration.mc_samples = config.mc_samples
     if method == CONFORMAL:
-        point = model_outputs(model, series, val_starts, L, None, (), 0).point
+        point = model_outputs(model, series, val_starts, L, None, (), 0, layout, H).point
         scores = np.abs(actual - point)
         calibration.model = np.stack([conformal_quantile(scores, level) for level in levels])
         _keep_scores(calibration, [scores] * len(levels), config, val_starts)
     if method == CQR:
         head = need(
-            model_outputs(model, series, val_starts, L, None, quantiles, 0).quantiles,
+            model_outputs(model, series, val_starts, L, None, quantiles, 0, layout, H).quantiles,
             "quantile head output",
         )
         corrections, per_level = [], []

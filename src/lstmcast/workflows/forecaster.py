@@ -14,14 +14,24 @@ import torch
 from torch import nn
 
 from lstmcast.config import RunConfig, make_config
-from lstmcast.data import Scaler, Split, TimeSeries, fit_scaler, split_windows, window_starts
+from lstmcast.data import Scaler, Split, window_starts
+from lstmcast.data.load import read_table_digest
+from lstmcast.data.panel import (
+    Panel,
+    PanelScaler,
+    PanelSplit,
+    fit_panel_scaler,
+    panel_starts,
+)
+from lstmcast.data.panel import window_series as panel_window_series
 from lstmcast.engine.training import Callback, TrainResult, resolve_device
-from lstmcast.errors import DataError, NotFittedError
+from lstmcast.errors import ConfigError, DataError, NotFittedError
 from lstmcast.evaluation.backtest import (
     Backtest,
     forecast_frame,
     level_name,
     make_backtest,
+    per_series_report,
     report,
 )
 from lstmcast.evaluation.metrics import naive_one_step_mae
@@ -42,8 +52,9 @@ from lstmcast.workflows.fitting import (
     Dataset,
     FittedState,
     fit_model,
+    make_inputs,
     read_dataset,
-    split_for,
+    split_panel,
 )
 
 SPLITS = ("train", "val", "test", "all")
@@ -81,35 +92,60 @@ class Forecaster:
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: DataLike | Dataset, *, callbacks: Sequence[Callback] = ()) -> Forecaster:
-        """Validate `data`, split it in time order, scale on train, train on train windows with
-        early stopping on validation windows. `callbacks` see every epoch (see
+        """Validate `data`, split each series in time order, scale each series on its own
+        train rows, train one model on the train windows of every series with early stopping
+        on the validation windows. `callbacks` see every epoch (see
         `lstmcast.engine.training.Epoch`). Returns self."""
         cfg = self.config
         device = resolve_device(cfg.device)
         dataset = read_dataset(data, Columns.of(cfg))
-        series = dataset.series
-        split = split_for(series, cfg)
-        train_rows = series.values[split.train[0] : split.train[1]]
-        scaler = fit_scaler(train_rows, cfg.scaler)
-        scaled = scaler.transform(series.values)
-        fitted = fit_model(scaled, series.n_targets, split, cfg, device, callbacks)
-        V = series.n_targets
-        calibration = calibrate(fitted.model, fitted.series, scaled, fitted.val_starts, V, cfg)
+        panel = dataset.panel
+        if cfg.adaptive_gamma and panel.n_series > 1:
+            raise ConfigError(
+                f"The 'adaptive_gamma' option follows one series' recent misses; "
+                f"{dataset.source} has {panel.n_series} series. Use --adaptive-gamma 0."
+            )
+        split = split_panel(panel, cfg)
+        scaler = fit_panel_scaler(panel, split, cfg.scaler)
+        inputs = make_inputs(panel, cfg)
+        layout = inputs.layout(panel.n_targets, len(panel.covariates))
+        series_of_rows = panel.series_of_rows()
+        scaled = inputs.design(panel.values, series_of_rows, panel.time, scaler)
+        L, H, V = cfg.lookback, cfg.horizon, panel.n_targets
+        windows = (
+            panel_starts(panel.bounds, split, "train", L, H, cfg.stride),
+            panel_starts(panel.bounds, split, "val", L, H),
+        )
+        train_rows = _train_rows(panel, split)
+        fitted = fit_model(
+            scaled,
+            layout,
+            windows,
+            cfg,
+            device,
+            callbacks,
+            covariates=inputs.spec(H, layout),
+            train_rows=train_rows,
+        )
+        calibration = calibrate(
+            fitted.model, fitted.series, scaled, fitted.val_starts, V, cfg, layout
+        )
         self.device_ = device
         self.state_ = FittedState(
             model=fitted.model,
             scaler=scaler,
-            targets=list(series.targets),
-            covariates=list(series.covariates),
-            time_col=series.time_col,
-            freq=series.freq,
+            targets=list(panel.targets),
+            covariates=list(panel.covariates),
+            time_col=panel.time_col,
+            freq=panel.freq,
             split=split,
-            naive_mae_scaled=naive_one_step_mae(scaled[split.train[0] : split.train[1], :V]),
-            naive_mae_original=naive_one_step_mae(train_rows[:, :V]),
+            naive_mae_scaled=_naive_mae(scaled, panel, split, V),
+            naive_mae_original=_naive_mae(panel.values, panel, split, V),
             training=fitted.training,
             n_train_windows=len(fitted.train_starts),
             data_sha256=dataset.sha256,
             calibration=calibration,
+            inputs=inputs,
         )
         return self
 
@@ -119,12 +155,20 @@ class Forecaster:
         return self._state().model
 
     @property
-    def scaler_(self) -> Scaler:
-        return self._state().scaler
+    def scaler_(self) -> Scaler | PanelScaler:
+        """The scaler (one per series: a `PanelScaler` for a long table)."""
+        scaler = self._state().scaler
+        if scaler.center.shape[0] == 1:
+            return Scaler(scaler.kind, scaler.center[0], scaler.scale[0])
+        return scaler
 
     @property
-    def split_(self) -> Split:
-        return self._state().split
+    def split_(self) -> Split | PanelSplit:
+        """The train/val/test rows (one `Split` per series: a `PanelSplit` for a long table)."""
+        split = self._state().split
+        if len(split.splits) == 1 and split.splits[0] is not None:
+            return split.splits[0]
+        return split
 
     @property
     def targets_(self) -> list[str]:
@@ -134,63 +178,76 @@ class Forecaster:
     def training_(self) -> TrainResult:
         return self._state().training
 
+    @property
+    def skipped_(self) -> tuple[tuple[str, str], ...]:
+        """The series too short for a split: (id, why), not trained on or evaluated."""
+        return self._state().split.skipped
+
     # ------------------------------------------------------------- evaluate
     def backtest(
         self,
         data: DataLike | Dataset,
         split: str = "test",
         intervals: Sequence[float] | None = None,
-    ) -> tuple[Backtest, TimeSeries]:
-        """Forecasts for every window of the `split` ("train", "val", "test" or "all") of `data`,
-        with the prediction intervals at `intervals` (default: the levels it was trained for;
-        () for none)."""
+    ) -> tuple[Backtest, Panel]:
+        """Forecasts for every window of the `split` ("train", "val", "test" or "all") of every
+        series of `data`, with the prediction intervals at `intervals` (default: the levels it
+        was trained for; () for none)."""
         state = self._state()
         levels = self._levels(intervals)
         dataset = self.read(data)
-        series = dataset.series
-        L, H = self.config.lookback, self.config.horizon
+        panel = dataset.panel
+        L, H, V = self.config.lookback, self.config.horizon, len(state.targets)
         if split not in SPLITS:
             raise DataError(f"unknown split '{split}'; allowed: {', '.join(SPLITS)}")
+        model_ids = state.inputs.index_of(panel.ids, dataset.source)
         if split == "all":
-            starts = window_starts(0, 0, len(series), L, H)
+            pieces = [
+                int(panel.bounds[i]) + window_starts(0, 0, int(n), L, H)
+                for i, n in enumerate(panel.lengths())
+            ]
+            starts = np.concatenate(pieces)
         else:
-            # the table fit read: its split is known; any other table is split like it
-            same = dataset.sha256 == state.data_sha256 and len(series) == state.split.test[1]
-            parts = state.split if same else split_for(series, self.config)
-            starts = split_windows(parts, split, L, H)
+            parts = state.split if self._same_table(dataset) else split_panel(panel, self.config)
+            starts = panel_starts(panel.bounds, parts, split, L, H)
         if len(starts) == 0:
             raise DataError(
                 f"the {split} split of {dataset.source} has no complete window "
                 f"(lookback {L} + horizon {H}); use more data"
             )
-        scaled = state.scaler.transform(series.values)
+        row_series = model_ids[panel.series_of_rows()]
+        scaled = state.inputs.design(panel.values, row_series, panel.time, state.scaler)
         tensor = self._on_device(scaled)
         outputs = self._outputs(tensor, starts, levels)
         bands = None
         if levels:
-            V = series.n_targets
             last = scaled[starts + L - 1, :V].astype(np.float64)
             actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
             bands = make_bands(
                 need(state.calibration, "levels"), levels, outputs, last, actual=actual
             )
+        window_series = row_series[starts]
         result = make_backtest(
             scaled,
-            state.scaler,
+            state.scaler.params(window_series, V, np.float64),
+            window_series,
+            state.inputs.ids,
             starts,
             L,
             H,
-            series.n_targets,
+            V,
             outputs.point,
             bands=bands,
             quantiles_scaled=outputs.quantiles,
             taus=self.config.head_quantiles() if outputs.quantiles is not None else (),
+            series_start=panel.bounds[panel_window_series(panel.bounds, starts)],
         )
-        return result, series
+        return result, panel
 
     def report(self, forecasts: Backtest, split: str = "test") -> dict[str, Any]:
         """Metrics of the model and of repeat_last on `forecasts`, scaled and in original
-        units, overall, per variable and per horizon step, with the skill score."""
+        units, overall, per variable and per horizon step, with the skill score; for many
+        series also per series, each beside that series' repeat_last."""
         state = self._state()
         metrics = report(
             forecasts,
@@ -202,12 +259,25 @@ class Forecaster:
         if "intervals" in metrics and state.calibration is not None:
             metrics["intervals"]["method"] = state.calibration.method
             metrics["intervals"]["calibration_windows"] = state.calibration.n_windows
-        return {
+        result = {
             "split": split,
             "lookback": self.config.lookback,
             "horizon": self.config.horizon,
             **metrics,
         }
+        if state.inputs.id_col is not None:
+            result["n_series"] = len(np.unique(forecasts.series))
+            result["skipped_series"] = [
+                {"id": name, "reason": why} for name, why in state.split.skipped
+            ]
+            result["per_series"] = per_series_report(
+                forecasts,
+                state.targets,
+                self.config.model,
+                state.naive_mae_scaled,
+                state.naive_mae_original,
+            )
+        return result
 
     def evaluate(
         self,
@@ -225,45 +295,98 @@ class Forecaster:
         intervals: Sequence[float] | None = None,
     ) -> pd.DataFrame:
         """Every forecast of `split` beside the actual value and repeat_last, original units
-        (and lower_/upper_ columns per interval level)."""
-        result, series = self.backtest(data, split, intervals)
-        return forecast_frame(result, self.targets_, series.time)
+        (and lower_/upper_ columns per interval level; a first id column for a long table)."""
+        result, panel = self.backtest(data, split, intervals)
+        return forecast_frame(result, self.targets_, panel.time, self._state().inputs.id_col)
 
     # -------------------------------------------------------------- predict
     def predict(
-        self, data: DataLike | Dataset, intervals: Sequence[float] | None = None
+        self,
+        data: DataLike | Dataset,
+        intervals: Sequence[float] | None = None,
+        *,
+        future: DataLike | None = None,
+        ids: Sequence[str] | None = None,
     ) -> pd.DataFrame:
-        """The `horizon` steps after the last row of `data`, in original units, indexed by the
-        timestamps that continue its frequency (or by row number when it has no time column).
+        """The `horizon` steps after the last observed row of each series of `data`, in
+        original units. A wide table gives one row per step, indexed by the timestamps that
+        continue its frequency (or by row number without a time column); a long table one row
+        per (id, step), with the id and time as the first columns (`ids`: only these series).
         With intervals (default: the levels it was trained for), columns `<target>_lower_80`
-        and `<target>_upper_80` per level follow the point forecasts."""
+        and `<target>_upper_80` per level follow the point forecasts.
+
+        A model with known-future covariates reads their values over the horizon from the
+        rows after each series' last observed target (targets left empty) or from `future`
+        (a table with the time column, the id column for a long table, and those columns);
+        DataError names the first column and timestamp without a value."""
         state = self._state()
         levels = self._levels(intervals)
-        dataset = self.read(data)
-        series = dataset.series
-        L = self.config.lookback
-        if len(series) < L:
-            raise DataError(
-                f"{dataset.source} has {len(series)} rows but lookback {L} needs at least {L}"
-            )
-        scaled = state.scaler.transform(series.values[-L:])
-        window = self._on_device(scaled)
-        outputs = self._outputs(window, np.zeros(1, dtype=np.int64), levels)
-        index = series.future_index(self.config.horizon)
-        frame = pd.DataFrame(state.scaler.inverse(outputs.point[0]), columns=state.targets)
+        dataset = self.read(data, future_rows=bool(state.inputs.future_covariates))
+        panel = dataset.panel
+        cfg = self.config
+        L, H, V = cfg.lookback, cfg.horizon, len(state.targets)
+        chosen = list(range(panel.n_series))
+        if ids is not None:
+            where = {name: i for i, name in enumerate(panel.ids)}
+            missing = [name for name in ids if name not in where]
+            if missing:
+                raise DataError(
+                    f"{dataset.source} has no series '{missing[0]}' (--ids); it has "
+                    f"{', '.join(panel.ids[:5])}{', ...' if panel.n_series > 5 else ''}"
+                )
+            chosen = [where[name] for name in ids]
+        model_ids = state.inputs.index_of([panel.ids[i] for i in chosen], dataset.source)
+        known = self._future_values(dataset, future)
+        blocks, times, stamps = [], [], []
+        for i in chosen:
+            rows = panel.rows(i)
+            n = rows.stop - rows.start
+            if n < L:
+                name = f"series '{panel.ids[i]}' of " if panel.id_col else ""
+                raise DataError(
+                    f"{name}{dataset.source} has {n} rows but lookback {L} needs at least {L}"
+                )
+            index = panel.series(i).future_index(H)
+            ahead = np.zeros((H, panel.values.shape[1]), dtype=np.float32)
+            if state.inputs.future_covariates:
+                ahead[:, V + len(state.covariates) :] = self._lookup_future(
+                    known, panel.ids[i], index, dataset.source
+                )
+            blocks.append(np.concatenate([panel.values[rows.stop - L : rows.stop], ahead]))
+            if panel.time is not None:
+                times.append(panel.time[rows.stop - L : rows.stop].append(pd.DatetimeIndex(index)))
+            stamps.append(index)
+        values = np.concatenate(blocks)
+        time = _concat_times(times) if times else None
+        row_series = np.repeat(model_ids, L + H)
+        scaled = state.inputs.design(values, row_series, time, state.scaler)
+        tensor = self._on_device(scaled)
+        starts = np.arange(len(chosen), dtype=np.int64) * (L + H)
+        outputs = self._outputs(tensor, starts, levels)
+        center, scale = state.scaler.params(model_ids, V, np.float64)
+        point = outputs.point * scale[:, None, :] + center[:, None, :]  # (S, H, V)
+        columns: dict[str, np.ndarray] = {
+            target: point[:, :, v].ravel() for v, target in enumerate(state.targets)
+        }
         if levels:
-            last = scaled[-1:, : len(state.targets)].astype(np.float64)
-            alpha_end = self._adaptive_state(series, levels)
+            last = scaled[starts + L - 1, :V].astype(np.float64)
+            alpha_end = self._adaptive_state(panel, levels)
             bands = make_bands(
                 need(state.calibration, "levels"), levels, outputs, last, alpha_end=alpha_end
             )
             for k, level in enumerate(levels):
-                lower = state.scaler.inverse(bands.lower[0, ..., k])  # (H, V)
-                upper = state.scaler.inverse(bands.upper[0, ..., k])
+                lower = bands.lower[..., k] * scale[:, None, :] + center[:, None, :]
+                upper = bands.upper[..., k] * scale[:, None, :] + center[:, None, :]
                 for v, target in enumerate(state.targets):
-                    frame[f"{target}_lower_{level_name(level)}"] = lower[:, v]
-                    frame[f"{target}_upper_{level_name(level)}"] = upper[:, v]
-        frame.index = pd.Index(index, name=series.time_col or "step")
+                    columns[f"{target}_lower_{level_name(level)}"] = lower[:, :, v].ravel()
+                    columns[f"{target}_upper_{level_name(level)}"] = upper[:, :, v].ravel()
+        frame = pd.DataFrame(columns)
+        label = panel.time_col or "step"
+        if panel.id_col is None:
+            frame.index = pd.Index(stamps[0], name=label)
+            return frame
+        frame.insert(0, label, np.concatenate([np.asarray(t) for t in stamps]))
+        frame.insert(0, panel.id_col, np.repeat([panel.ids[i] for i in chosen], H))
         return frame
 
     def save(self, path: str | Path) -> Path:
@@ -279,6 +402,16 @@ class Forecaster:
             )
         return state
 
+    def _same_table(self, dataset: Dataset) -> bool:
+        """Whether `dataset` is the table `fit` read (then its splits are the stored ones)."""
+        state, panel = self._state(), dataset.panel
+        if dataset.sha256 != state.data_sha256 or panel.ids != state.inputs.ids:
+            return False
+        return all(
+            s is None or s.test[1] == n
+            for s, n in zip(state.split.splits, panel.lengths(), strict=True)
+        )
+
     def _levels(self, intervals: Sequence[float] | None) -> tuple[float, ...]:
         """The interval levels asked for: the trained ones by default, calibrated ones only."""
         state = self._state()
@@ -291,21 +424,83 @@ class Forecaster:
     def _on_device(self, scaled: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
 
+    def _future_values(self, dataset: Dataset, future: DataLike | None) -> pd.DataFrame | None:
+        """The known-future covariates' values after the observed rows: the table's trailing
+        rows and the `future` table, indexed by (id, time)."""
+        names = list(self._state().inputs.future_covariates)
+        if not names:
+            return None
+        panel = dataset.panel
+        frames = [dataset.future] if dataset.future is not None else []
+        if future is not None:
+            frames.append(read_table_digest(future)[0])
+        keys = [panel.id_col] if panel.id_col else []
+        keys += [panel.time_col] if panel.time_col else []
+        if panel.time_col is None:
+            raise DataError(
+                "known-future covariates need a time column to match their future values"
+            )
+        rows = []
+        for frame in frames:
+            absent = [c for c in [*keys, *names] if c not in frame.columns]
+            if absent and len(frame):
+                raise DataError(
+                    f"the future values lack column '{absent[0]}'; they need "
+                    f"{', '.join([*keys, *names])}"
+                )
+            if len(frame):
+                rows.append(frame[[*keys, *names]])
+        if not rows:
+            return pd.DataFrame(columns=[*keys, *names]).set_index(keys)
+        table = pd.concat(rows, ignore_index=True)
+        table[panel.time_col] = pd.to_datetime(table[panel.time_col], format="mixed")
+        if panel.id_col:
+            table[panel.id_col] = table[panel.id_col].astype(str)
+        for name in names:
+            table[name] = pd.to_numeric(table[name], errors="coerce")
+        return table.drop_duplicates(subset=keys, keep="last").set_index(keys)
+
+    def _lookup_future(
+        self, known: pd.DataFrame | None, series_id: str, index: Any, source: str
+    ) -> np.ndarray:
+        """(H, C) values of the known-future covariates of one series at its future `index`."""
+        names = list(self._state().inputs.future_covariates)
+        has_id = self._state().inputs.id_col is not None
+        out = np.full((len(index), len(names)), np.nan)
+        if known is not None and len(known):
+            keys = [(series_id, t) for t in index] if has_id else list(index)
+            found = known.reindex(pd.MultiIndex.from_tuples(keys) if has_id else keys)
+            out = found[names].to_numpy(dtype=np.float64)
+        gaps = np.argwhere(~np.isfinite(out))
+        if len(gaps):
+            step, col = gaps[0]
+            who = f" of series '{series_id}'" if has_id else ""
+            raise DataError(
+                f"{source}: no value of known-future covariate '{names[col]}'{who} at "
+                f"{index[step]}; predict needs it at every forecast step (add rows after the "
+                f"last observed target with the targets left empty, or pass --future FILE)"
+            )
+        return out
+
     def _adaptive_state(
-        self, series: TimeSeries, levels: tuple[float, ...]
+        self, panel: Panel, levels: tuple[float, ...]
     ) -> dict[float, np.ndarray] | None:
-        """Adaptive conformal's rates after every window of `series` whose targets lie after
-        the validation split (None when the intervals are not adaptive)."""
-        calibration = self._state().calibration
+        """Adaptive conformal's rates after every window of the (one) series whose targets lie
+        after the validation split (None when the intervals are not adaptive)."""
+        state = self._state()
+        calibration = state.calibration
         if calibration is None or not calibration.gamma:
             return None
-        L, H, V = self.config.lookback, self.config.horizon, len(self._state().targets)
-        starts = window_starts(0, min(calibration.calibration_end, len(series)), len(series), L, H)
+        L, H, V = self.config.lookback, self.config.horizon, len(state.targets)
+        n = len(panel)
+        starts = window_starts(0, min(calibration.calibration_end, n), n, L, H)
         rates = {}
         if len(starts) == 0:  # nothing after validation yet: the nominal rates
             shape = (H, V)
             return {level: np.full(shape, 1 - level) for level in levels}
-        scaled = self._state().scaler.transform(series.values)
+        scaled = state.inputs.design(
+            panel.values, np.zeros(n, dtype=np.int64), panel.time, state.scaler
+        )
         tensor = self._on_device(scaled)
         outputs = self._outputs(tensor, starts, levels)
         actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
@@ -321,25 +516,29 @@ class Forecaster:
         self, series: torch.Tensor, starts: np.ndarray, levels: tuple[float, ...]
     ) -> Outputs:
         """The model's forecasts of these windows (mc-dropout's samples only when asked)."""
-        calibration = self._state().calibration
+        state = self._state()
+        calibration = state.calibration
         method = calibration.method if calibration is not None and levels else None
         return model_outputs(
-            self._state().model,
+            state.model,
             series,
             starts,
             self.config.lookback,
             method,
             self.config.head_quantiles(),
             self.config.mc_samples,
+            state.layout,
+            self.config.horizon,
         )
 
-    def read(self, data: DataLike | Dataset) -> Dataset:
+    def read(self, data: DataLike | Dataset, future_rows: bool = False) -> Dataset:
         """`data` with the fitted model's columns (constant columns allowed: a flag may be flat
         over a short recent window; the scaler came from the training rows)."""
         state = self._state()
-        needed = [*state.targets, *state.covariates]
+        inputs = state.inputs
+        needed = [*state.targets, *state.covariates, *inputs.future_covariates]
         if isinstance(data, Dataset):
-            have = [*data.series.targets, *data.series.covariates]
+            have = list(data.panel.columns)
             if have != needed:
                 raise DataError(
                     f"{data.source} has columns {', '.join(have)}; the model was trained on "
@@ -347,9 +546,50 @@ class Forecaster:
                 )
             return data
         columns = Columns(
-            tuple(state.targets), tuple(state.covariates), state.time_col, self.config.fill
+            tuple(state.targets),
+            tuple(state.covariates),
+            state.time_col,
+            self.config.fill,
+            inputs.id_col,
+            tuple(inputs.future_covariates),
         )
-        return read_dataset(data, columns, allow_constant=True, require=needed)
+        require = [*needed, *([inputs.id_col] if inputs.id_col else [])]
+        return read_dataset(
+            data, columns, allow_constant=True, require=require, future_rows=future_rows
+        )
+
+
+def _concat_times(times: Sequence[pd.Index]) -> pd.DatetimeIndex:
+    out: pd.Index = times[0]
+    for t in times[1:]:
+        out = out.append(t)
+    return pd.DatetimeIndex(out)
+
+
+def _train_rows(panel: Panel, split: PanelSplit) -> slice | np.ndarray:
+    """The training rows of every kept series (a slice for one series)."""
+    if panel.n_series == 1 and split.splits[0] is not None:
+        return slice(*split.splits[0].train)
+    mask = np.zeros(len(panel), dtype=bool)
+    for i, s in enumerate(split.splits):
+        if s is not None:
+            start = int(panel.bounds[i])
+            mask[start + s.train[0] : start + s.train[1]] = True
+    return mask
+
+
+def _naive_mae(values: np.ndarray, panel: Panel, split: PanelSplit, n_targets: int) -> np.ndarray:
+    """The one-step naive MAE of the train rows (MASE's scale), pooled over the series, never
+    differencing across a series boundary."""
+    pieces = []
+    for i, s in enumerate(split.splits):
+        if s is not None:
+            start = int(panel.bounds[i])
+            pieces.append(values[start + s.train[0] : start + s.train[1], :n_targets])
+    if len(pieces) == 1:
+        return naive_one_step_mae(pieces[0])
+    diffs = np.concatenate([np.abs(np.diff(p.astype(np.float64), axis=0)) for p in pieces])
+    return diffs.mean(axis=0)
 
 
 def load(path: str | Path, device: str = "auto") -> Forecaster:

@@ -12,12 +12,13 @@ import numpy as np
 
 from lstmcast import models
 from lstmcast.config import RunConfig, make_config
-from lstmcast.data import Scaler, Split
+from lstmcast.data import Split
+from lstmcast.data.panel import PanelScaler, PanelSplit
 from lstmcast.engine.training import TrainResult
 from lstmcast.errors import ConfigError, ModelFileError
 from lstmcast.files import atomic_write, versions, write_json
 from lstmcast.workflows.calibration import Calibration
-from lstmcast.workflows.fitting import FittedState
+from lstmcast.workflows.fitting import FittedState, Inputs
 
 FORMAT = "lstmcast-model"
 FORMAT_VERSION = 1
@@ -30,11 +31,14 @@ def save(config: RunConfig, state: FittedState, path: str | Path) -> Path:
     from safetensors.torch import save as save_tensors
 
     directory = Path(path)
+    spec = state.model.spec if isinstance(state.model, models.WithCovariates) else None
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.model.state_dict().items()}
     content = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "architecture": models.config_dict(state.model),
+        "architecture": models.config_dict(models.core(state.model)),
+        "covariates": spec.to_dict() if spec is not None else None,
+        "inputs": state.inputs.to_dict(),
         "run_config": config.to_dict(),
         "columns": {
             "targets": state.targets,
@@ -50,11 +54,7 @@ def save(config: RunConfig, state: FittedState, path: str | Path) -> Path:
             "scaled": [float(v) for v in state.naive_mae_scaled],
             "original": [float(v) for v in state.naive_mae_original],
         },
-        "split": {
-            "train": list(state.split.train),
-            "val": list(state.split.val),
-            "test": list(state.split.test),
-        },
+        "split": state.split.to_dict(),
         "training": state.training.to_dict(),
         "n_train_windows": state.n_train_windows,
         "data_sha256": state.data_sha256,
@@ -103,17 +103,34 @@ def load(path: str | Path) -> tuple[RunConfig, FittedState]:
     try:
         config = make_config(dict(content["run_config"]))
         model = models.from_config_dict(content["architecture"])
+        if content.get("covariates") is not None:
+            model = models.WithCovariates(
+                model, models.CovariateSpec.from_dict(content["covariates"])
+            )
         columns = content["columns"]
         naive = content["naive_mae"]
         split = content["split"]
+        if "splits" in split:
+            splits = PanelSplit.from_dict(split)
+        else:  # a file from before panels: one series
+            splits = PanelSplit(
+                (Split(tuple(split["train"]), tuple(split["val"]), tuple(split["test"])),)
+            )
+        inputs = Inputs.from_dict(content.get("inputs"))
+        scaler = PanelScaler.from_dict(content["scaler"])
+        if scaler.center.shape[0] != len(inputs.ids) or len(splits.splits) != len(inputs.ids):
+            raise ModelFileError(
+                f"'{config_file}' has {scaler.center.shape[0]} series scalers and "
+                f"{len(splits.splits)} splits for {len(inputs.ids)} series"
+            )
         state = FittedState(
             model=model,
-            scaler=Scaler.from_dict(content["scaler"]),
+            scaler=scaler,
             targets=list(columns["targets"]),
             covariates=list(columns["covariates"]),
             time_col=columns.get("time_col"),
             freq=content.get("frequency"),
-            split=Split(tuple(split["train"]), tuple(split["val"]), tuple(split["test"])),
+            split=splits,
             naive_mae_scaled=np.asarray(naive["scaled"], dtype=np.float64),
             naive_mae_original=np.asarray(naive["original"], dtype=np.float64),
             training=TrainResult.from_dict(content.get("training", {})),
@@ -122,8 +139,9 @@ def load(path: str | Path) -> tuple[RunConfig, FittedState]:
             calibration=None
             if content.get("calibration") is None
             else Calibration.from_dict(content["calibration"], f"'{config_file}'"),
+            inputs=inputs,
         )
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+    except (KeyError, TypeError, ValueError, ConfigError, AttributeError) as exc:
         raise ModelFileError(f"'{config_file}' is malformed: {type(exc).__name__}: {exc}") from exc
 
     expected = model.state_dict()

@@ -49,12 +49,13 @@ def finish_run(
     forecaster: Forecaster, dataset: Dataset, out_dir: str | Path | None
 ) -> dict[str, Any]:
     """Forecast the test split once, report it (metrics.json) and write the run directory."""
-    forecasts, series = forecaster.backtest(dataset, "test")
+    forecasts, panel = forecaster.backtest(dataset, "test")
     metrics = forecaster.report(forecasts, "test")
     metrics["training"] = forecaster.training_.to_dict() | {"history": None}
     if out_dir is not None:
-        write_run(forecaster, forecasts, series.time, metrics, out_dir)
-        write_future(forecaster, dataset, Path(out_dir) / "forecast_future.png")
+        write_run(forecaster, forecasts, panel.time, metrics, out_dir)
+        if not forecaster.state_.inputs.future_covariates:  # their future values are unknown
+            write_future(forecaster, dataset, Path(out_dir) / "forecast_future.png")
     return metrics
 
 
@@ -63,15 +64,23 @@ def write_future(
     data: DataLike | Dataset,
     path: Path,
     intervals: Sequence[float] | None = None,
+    future: DataLike | None = None,
 ) -> None:
-    """The plot of the forecast after the last observed row, with the intervals."""
-    dataset = forecaster.read(data)
-    series = dataset.series
-    future = forecaster.predict(dataset, intervals=intervals)
+    """The plot of the forecast after the last observed row, with the intervals (for a long
+    table: of its first series). `future`: the known-future covariates' values, as `predict`."""
+    dataset = forecaster.read(data, future_rows=bool(forecaster.state_.inputs.future_covariates))
+    panel = dataset.panel
+    first = panel.ids[0]
+    ahead = forecaster.predict(dataset, intervals=intervals, ids=[first], future=future)
+    series = panel.series(0)
     index = series.time if series.time is not None else pd.RangeIndex(len(series))
     targets = forecaster.state_.targets
     history = pd.DataFrame(series.values[:, : len(targets)], columns=targets, index=index)
-    plot_future(history, future, path, title=f"{forecaster.config.model}: forecast")
+    title = f"{forecaster.config.model}: forecast"
+    if panel.id_col is not None:
+        ahead = ahead.drop(columns=[panel.id_col]).set_index(panel.time_col or "step")
+        title += f" of {first}"
+    plot_future(history, ahead, path, title=title)
 
 
 def write_run(
@@ -93,29 +102,30 @@ def write_run(
             "versions": versions(),
             "device": str(forecaster.device_),
             "n_train_windows": state.n_train_windows,
-            "split": dataclasses.asdict(state.split),
+            "split": state.split.to_dict(),
             "training": state.training.to_dict(),
         },
     )
-    table = forecast_frame(forecasts, state.targets, time_index)
+    id_col = state.inputs.id_col
+    table = forecast_frame(forecasts, state.targets, time_index, id_col)
     atomic_write(directory / "forecast_test.csv", table.to_csv(index=False).encode())
-    plot_forecasts(
-        table,
-        directory / "forecast.png",
-        title=f"{config.model}: test split, step {config.plot_step}",
-        step=config.plot_step,
-    )
+    title = f"{config.model}: test split, step {config.plot_step}"
+    shown = table
+    if id_col is not None:  # one series per plot: the first
+        first = table[id_col].iloc[0]
+        shown, title = table[table[id_col] == first], f"{title}, series {first}"
+    plot_forecasts(shown, directory / "forecast.png", title=title, step=config.plot_step)
 
 
 def check_models(dataset: Dataset, base: RunConfig, names: Sequence[str]) -> list[RunConfig]:
     """The config of every model in `names`, each built once without training, so that a bad
     option of any of them is reported before the first one trains."""
-    series = dataset.series
+    panel = dataset.panel
     configs = []
     for name in names:
         config = dataclasses.replace(base, model=name)
         check_method(config)
-        probe = models.build_for_run(config, series.n_features, series.n_targets, seeded=False)
+        probe = models.build_for_run(config, panel.values.shape[1], panel.n_targets, seeded=False)
         check_method(config, probe)
         configs.append(config)
     return configs

@@ -84,6 +84,12 @@ def tune(
         raise ConfigError(f"The 'timeout' parameter must be seconds > 0. Got {timeout!r}.")
     space = parse_search(search)
     config = _base_config(model, base, seed, space)
+    if config.id_col is not None or config.has_known_inputs:
+        raise ConfigError(
+            "tune takes one wide table with past covariates for now; --id-col, "
+            "--future-covariates, --static, --calendar, --holidays and --id-embedding are not "
+            "supported by tune yet (train takes them)"
+        )
     dataset = read_dataset(data, Columns.of(config))  # the one read of the data
     series = dataset.series
     longest = dataclasses.replace(config, lookback=space.max_lookback())

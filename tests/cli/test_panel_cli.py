@@ -1,0 +1,82 @@
+"""The command line on a real long-format panel: ../shared/data/stocks_monthly.csv (5 tickers,
+unequal lengths)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from lstmcast.cli import app
+
+STOCKS = Path(__file__).parents[3] / "shared" / "data" / "stocks_monthly.csv"
+pytestmark = pytest.mark.skipif(not STOCKS.is_file(), reason=f"shared data absent: {STOCKS}")
+runner = CliRunner()
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_train_evaluate_predict_on_a_long_table(tmp_path):
+    run = tmp_path / "run"
+    common = ["--lookback", "12", "--horizon", "3", "--epochs", "2", "--layers", "8", "-q"]
+    result = invoke(
+        "train",
+        STOCKS,
+        "--model",
+        "lstm",
+        "--id-col",
+        "symbol",
+        "--calendar",
+        "auto",
+        "--id-embedding",
+        "3",
+        "--out",
+        run,
+        *common,
+    )
+    assert result.exit_code == 0, result.output
+    assert "per series (5" in result.output and "beats repeat_last on" in result.output
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert set(metrics["per_series"]) == {"MSFT", "AMZN", "IBM", "GOOG", "AAPL"}
+    table = pd.read_csv(run / "forecast_test.csv")
+    assert list(table.columns[:3]) == ["symbol", "origin", "time"]
+    assert set(table["symbol"]) == set(metrics["per_series"])
+
+    result = invoke("evaluate", run, STOCKS, "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["per_series"]["GOOG"]["n_windows"] > 0
+
+    out = tmp_path / "future.csv"
+    result = invoke("predict", run, STOCKS, "--ids", "AAPL,IBM", "--out", out)
+    assert result.exit_code == 0, result.output
+    future = pd.read_csv(out)
+    assert list(future.columns) == ["symbol", "date", "price"]
+    assert list(future["symbol"]) == ["AAPL"] * 3 + ["IBM"] * 3
+
+    result = invoke("predict", run, STOCKS, "--ids", "TSLA")
+    assert result.exit_code == 2 and "no series 'TSLA'" in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--id-col", "ticker"], "unknown column 'ticker' in --id-col"),
+        (["--static", "symbol"], "'static' option needs 'id_col'"),
+        (
+            ["--id-col", "symbol", "--static", "date"],
+            "static column 'date' is not constant in series 'MSFT'",
+        ),
+        (["--id-col", "symbol", "--calendar", "weekday"], "'calendar' option"),
+        (["--id-col", "symbol", "--holidays", "XX"], "'holidays' option"),
+        (["--id-col", "symbol", "--lookback", "200"], "no series is long enough"),
+    ],
+)
+def test_bad_panel_options_give_one_line_and_exit_code_2(tmp_path, extra, message):
+    result = invoke("train", STOCKS, "--epochs", "1", "--out", tmp_path / "r", "-q", *extra)
+    assert result.exit_code == 2, result.output
+    assert message in result.output.replace("\n", " ")
