@@ -37,3 +37,16 @@ def test_toml_file(tmp_path):
     bad.write_text("epochs = = 3")
     with pytest.raises(ConfigError, match="not valid TOML"):
         read_toml(bad)
+
+
+def test_panel_options_are_checked_where_they_are_given():
+    with pytest.raises(ConfigError, match="'static' option needs 'id_col'"):
+        make_config({"static": "region"})
+    with pytest.raises(ConfigError, match="'id_embedding' option needs 'id_col'"):
+        make_config({"id_embedding": 4})
+    with pytest.raises(ConfigError, match="Column 'promo' is in both 'covariates' and"):
+        make_config({"covariates": "promo", "future_covariates": "promo"})
+    with pytest.raises(ConfigError, match="'calendar' option"):
+        make_config({"calendar": "hours"})
+    assert make_config({"calendar": "Month, hour"}).calendar == "month,hour"
+    assert make_config({"holidays": "us"}).holidays == "US"

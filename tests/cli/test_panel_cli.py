@@ -80,3 +80,57 @@ def test_bad_panel_options_give_one_line_and_exit_code_2(tmp_path, extra, messag
     result = invoke("train", STOCKS, "--epochs", "1", "--out", tmp_path / "r", "-q", *extra)
     assert result.exit_code == 2, result.output
     assert message in result.output.replace("\n", " ")
+
+
+def test_predict_takes_known_future_values_from_a_file(tmp_path):
+    from lstmcast.datasets.synthetic import synthetic_panel
+
+    frame = synthetic_panel(n_series=3, n_rows=80, seed=1)
+    data = tmp_path / "panel.csv"
+    frame.to_csv(data, index=False)
+    run = tmp_path / "run"
+    result = invoke(
+        "train",
+        data,
+        "--id-col",
+        "id",
+        "--targets",
+        "sales",
+        "--future-covariates",
+        "promo",
+        "--static",
+        "region",
+        "--lookback",
+        "8",
+        "--horizon",
+        "2",
+        "--epochs",
+        "1",
+        "--layers",
+        "4",
+        "--out",
+        run,
+        "-q",
+    )
+    assert result.exit_code == 0, result.output
+    result = invoke("predict", run, data)
+    assert result.exit_code == 2 and "known-future covariate 'promo'" in result.output
+    last = frame.groupby("id")["time"].max()
+    ahead = pd.DataFrame(
+        [
+            {"id": i, "time": t + pd.Timedelta(hours=k), "promo": 1.0}
+            for i, t in last.items()
+            for k in (1, 2)
+        ]
+    )
+    ahead.to_csv(tmp_path / "future.csv", index=False)
+    out = tmp_path / "forecast.csv"
+    result = invoke("predict", run, data, "--future", tmp_path / "future.csv", "--out", out)
+    assert result.exit_code == 0, result.output
+    forecast = pd.read_csv(out)
+    assert list(forecast.columns) == ["id", "time", "sales"] and len(forecast) == 6
+
+
+def test_tune_says_it_takes_no_long_tables_yet(tmp_path):
+    result = invoke("tune", STOCKS, "--id-col", "symbol", "--trials", "1", "--out", tmp_path)
+    assert result.exit_code == 2 and "not supported by tune yet" in result.output

@@ -208,3 +208,14 @@ def test_every_encoding_lies_on_the_unit_circle(stamps: list[datetime]) -> None:
     radius = values[:, 0::2] ** 2 + values[:, 1::2] ** 2
     np.testing.assert_allclose(radius, 1, atol=1e-5)
     assert names[0::2] == [f"{f}_sin" for f in FEATURES]
+
+
+def test_auto_keeps_only_cycles_the_training_rows_cover_twice():
+    # hourly data: hour (1 day), day of week (7 days) and month (a year) vary
+    assert calendar_spec("auto", "h", span_days=None) == ("hour", "dayofweek", "month")
+    # 420 days of training rows: the yearly cycle is seen once, so month is left out
+    assert calendar_spec("auto", "h", span_days=420) == ("hour", "dayofweek")
+    assert calendar_spec("auto", "h", span_days=800) == ("hour", "dayofweek", "month")
+    assert calendar_spec("auto", "h", span_days=10) == ("hour",)
+    # an explicit list is what the user asked for
+    assert calendar_spec("month", "h", span_days=10) == ("month",)

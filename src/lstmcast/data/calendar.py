@@ -28,6 +28,20 @@ FEATURES: dict[str, int] = {
 
 _DAY_NS = 86_400 * 10**9
 
+# The length of each feature's cycle in days. "auto" keeps a feature only when the training
+# rows cover at least two cycles: a cycle seen once cannot be told apart from the trend, and
+# the model learns "month 3 means this year's level" instead of a season.
+CYCLE_DAYS: dict[str, float] = {
+    "minute": 1 / 24,
+    "hour": 1,
+    "dayofweek": 7,
+    "dayofmonth": 31,
+    "dayofyear": 365.25,
+    "weekofyear": 365.25,
+    "month": 365.25,
+    "quarter": 365.25,
+}
+
 # "auto": (sampling step below this many days, the features that vary at that step).
 # A feature is chosen when its cycle is longer than the step; coarser than quarterly: none.
 _AUTO_RULES: tuple[tuple[float, tuple[str, ...]], ...] = (
@@ -128,14 +142,18 @@ def _auto_features(freq: str | None) -> tuple[str, ...]:
 
 
 def calendar_spec(
-    value: str | Sequence[str] | None, freq: str | None, time_present: bool = True
+    value: str | Sequence[str] | None,
+    freq: str | None,
+    time_present: bool = True,
+    span_days: float | None = None,
 ) -> tuple[str, ...]:
     """Resolve the --calendar option to a tuple of feature names.
 
     None, "none", "" and () give (). "auto" gives the features that vary at the sampling
     frequency `freq` (a pandas alias such as "h", "15min", "D", "B", "W-SUN", "MS", "QS-OCT",
-    "YS"; None or unparseable: irregular, so ()). Otherwise a comma-separated string or a
-    sequence of names from FEATURES, duplicates dropped keeping the first.
+    "YS"; None or unparseable: irregular, so ()), less those whose cycle the training rows
+    (`span_days` long) do not cover twice (see CYCLE_DAYS). Otherwise a comma-separated string
+    or a sequence of names from FEATURES, duplicates dropped keeping the first.
     """
     if value is None:
         return ()
@@ -153,7 +171,10 @@ def calendar_spec(
     if not time_present:
         raise DataError("--calendar needs a time column; the data has none")
     if names == ["auto"]:
-        return _auto_features(freq)
+        chosen = _auto_features(freq)
+        if span_days is not None:
+            chosen = tuple(f for f in chosen if 2 * CYCLE_DAYS[f] <= span_days)
+        return chosen
     return _feature_names(names)
 
 

@@ -36,6 +36,7 @@ from lstmcast.data.validate import (
     _show,
     _to_datetime,
     _to_float,
+    as_float32,
     prepare,
 )
 from lstmcast.errors import ConfigError, DataError, ModelFileError
@@ -271,14 +272,7 @@ def prepare_panel(
     columns = target_list + covariates + future_covariates
     table = pd.DataFrame({name: _to_float(frame[name], name, source)[order] for name in columns})
     table = _fill_groups(table, sorted_codes, order, fill, source, [str(u) for u in uniques])
-    with np.errstate(over="ignore"):
-        values = table.to_numpy(dtype=np.float32)
-    if not np.isfinite(values).all():
-        row, col = np.argwhere(~np.isfinite(values))[0]
-        raise DataError(
-            f"{source}: column '{columns[col]}' row {order[row] + 1} holds "
-            f"{_show(table.iat[row, col])}, too large for float32 (limit about 3.4e38)"
-        )
+    values = as_float32(table, source, order)
     if not allow_constant:
         for col, name in enumerate(columns[: len(target_list)]):
             column = values[:, col]

@@ -166,14 +166,7 @@ def prepare(
     columns = target_list + covariate_list
     table = pd.DataFrame({name: _to_float(frame[name], name, source) for name in columns})
     table = _fill_gaps(table, fill, source)
-    with np.errstate(over="ignore"):  # overflow to inf is reported just below, by cell
-        values = table.to_numpy(dtype=np.float32)
-    if not np.isfinite(values).all():
-        row, col = np.argwhere(~np.isfinite(values))[0]
-        raise DataError(
-            f"{source}: column '{columns[col]}' row {row + 1} holds "
-            f"{_show(table.iat[row, col])}, too large for float32 (limit about 3.4e38)"
-        )
+    values = as_float32(table, source)
     for col, name in enumerate(columns):
         column = values[:, col]
         if not allow_constant and column.min() == column.max():
@@ -191,6 +184,21 @@ def prepare(
         time_col=time_col,
         freq=freq,
     )
+
+
+def as_float32(table: pd.DataFrame, source: str, rows: np.ndarray | None = None) -> np.ndarray:
+    """The table's values as float32; DataError names the first cell too large for float32
+    (`rows`: each table row's row number in the source, 0-based; default the same)."""
+    with np.errstate(over="ignore"):  # overflow to inf is reported just below, by cell
+        values = table.to_numpy(dtype=np.float32)
+    if not np.isfinite(values).all():
+        row, col = np.argwhere(~np.isfinite(values))[0]
+        where = int(rows[row]) if rows is not None else int(row)
+        raise DataError(
+            f"{source}: column '{table.columns[col]}' row {where + 1} holds "
+            f"{_show(table.iat[row, col])}, too large for float32 (limit about 3.4e38)"
+        )
+    return values
 
 
 def _show(value: object) -> str:

@@ -339,10 +339,15 @@ class Inputs:
         return inputs
 
 
-def make_inputs(panel: Panel, config: RunConfig) -> Inputs:
-    """The `Inputs` of a run on `panel`: the calendar resolved for its frequency, the static
-    numeric values standardised across the series."""
-    calendar = calendar_spec(config.calendar, panel.freq, time_present=panel.time is not None)
+def make_inputs(panel: Panel, config: RunConfig, split: PanelSplit) -> Inputs:
+    """The `Inputs` of a run on `panel`: the calendar resolved for its frequency and for the
+    longest training span, the static numeric values standardised across the series."""
+    calendar = calendar_spec(
+        config.calendar,
+        panel.freq,
+        time_present=panel.time is not None,
+        span_days=_train_span_days(panel, split),
+    )
     if config.holidays and panel.time is None:
         raise DataError("--holidays needs a time column; the data has none")
     st, n = panel.static, panel.n_series
@@ -367,6 +372,19 @@ def make_inputs(panel: Panel, config: RunConfig) -> Inputs:
         static_scale=np.where(spread > 1e-12, spread, 1.0),
         id_embedding=config.id_embedding,
     )
+
+
+def _train_span_days(panel: Panel, split: PanelSplit) -> float | None:
+    """The longest time any series' training rows span, in days (None without time)."""
+    if panel.time is None:
+        return None
+    spans = [
+        (panel.time[int(panel.bounds[i]) + s.train[1] - 1] - panel.time[int(panel.bounds[i])])
+        / pd.Timedelta(days=1)
+        for i, s in enumerate(split.splits)
+        if s is not None
+    ]
+    return max(spans) if spans else None
 
 
 @dataclass

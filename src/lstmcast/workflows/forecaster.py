@@ -107,7 +107,7 @@ class Forecaster:
             )
         split = split_panel(panel, cfg)
         scaler = fit_panel_scaler(panel, split, cfg.scaler)
-        inputs = make_inputs(panel, cfg)
+        inputs = make_inputs(panel, cfg, split)
         layout = inputs.layout(panel.n_targets, len(panel.covariates))
         series_of_rows = panel.series_of_rows()
         scaled = inputs.design(panel.values, series_of_rows, panel.time, scaler)
