@@ -87,6 +87,13 @@ class Pruner(StrEnum):
     hyperband = "hyperband"
 
 
+class Window(StrEnum):
+    """How a backtest's training window moves through time."""
+
+    expanding = "expanding"
+    sliding = "sliding"
+
+
 class Protocol(StrEnum):
     ett_hourly = "ett-hourly"
     ett_minute = "ett-minute"

@@ -257,6 +257,121 @@ def compare(
             print_comparison(rows)
 
 
+@app.command("backtest")
+@run_options()
+def backtest_command(
+    data: DataArg,
+    folds: Annotated[int, typer.Option(help="Blocks of forecast origins, each its own fold.")] = 5,
+    origin_step: Annotated[
+        int, typer.Option("--origin-step", help="Rows between forecast origins.")
+    ] = 1,
+    refit: Annotated[
+        str, typer.Option(help="Which folds train: every, never (only the first), or K.")
+    ] = "every",
+    window: Annotated[
+        str,
+        typer.Option(
+            help="Training window: all rows before the fold, or the last --train-rows.",
+            metavar=choice_metavar(values(choices.Window)),
+        ),
+    ] = "expanding",
+    train_rows: Annotated[
+        int | None, typer.Option("--train-rows", help="Rows per sliding training window.")
+    ] = None,
+    gap: Annotated[
+        int, typer.Option(help="Embargo rows between the last training row and the first forecast.")
+    ] = 0,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory to write (and to resume from).")
+    ] = Path("runs/backtest"),
+    config: ConfigOpt = None,
+    quiet: Quiet = False,
+    as_json: JsonOut = False,
+    *,
+    run: dict[str, Any],
+) -> None:
+    """Rolling-origin backtest: refit on a schedule, forecast every origin of each fold,
+    compare with repeat_last per fold and with a Diebold-Mariano test. Re-running the same
+    command resumes at the first unfinished fold."""
+    with user_errors():
+        from lstmcast.workflows.backtesting import Plan, backtest
+
+        plan = Plan(folds, origin_step, refit, window, train_rows, gap)
+        run_config = resolve_config(config, run)
+
+        def progress(summary: dict[str, Any]) -> None:
+            if not quiet:
+                how = (
+                    "resumed"
+                    if summary.get("resumed")
+                    else (
+                        "trained"
+                        if summary["trained"]
+                        else f"model of fold {summary['model_from_fold']}"
+                    )
+                )
+                err.print(
+                    f"fold {summary['fold']}/{plan.folds} ({how}): {summary['n_origins']} origins, "
+                    f"skill {_fmt(summary['skill'])}",
+                    highlight=False,
+                )
+
+        with epoch_progress(err, quiet) as callbacks:
+            report = backtest(
+                resolve_data(data),
+                run_config,
+                plan,
+                out_dir,
+                callbacks=callbacks,
+                on_fold=progress,
+            )
+        if as_json:
+            print(json.dumps(report, indent=2))
+        else:
+            print_backtest(report)
+        err.print(f"wrote {out_dir}", highlight=False)
+
+
+def print_backtest(report: dict[str, Any]) -> None:
+    """Per fold: the model beside repeat_last (and seasonal_naive); the mean ± std over folds;
+    the Diebold-Mariano verdicts."""
+    names = list(report["folds"][0]["metrics"])
+    table = Table(
+        title=f"backtest of {report['model']}: {report['n_folds']} folds, "
+        f"{report['n_origins']} origins, horizon {report['horizon']} (scaled)"
+    )
+    columns = ["fold", "first origin", "origins", "trained"]
+    columns += [f"MSE {name}" for name in names] + ["skill"]
+    if "intervals" in report["folds"][0]:
+        columns += [f"cov {key}" for key in report["folds"][0]["intervals"]]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "first origin" else "right")
+    for fold in report["folds"]:
+        row = [
+            str(fold["fold"]),
+            str(fold["first_origin"]),
+            str(fold["n_origins"]),
+            "yes" if fold["trained"] else f"fold {fold['model_from_fold']}",
+        ]
+        row += [_fmt(fold["metrics"][name]["scaled"]["mse"]) for name in names]
+        row.append(_fmt(fold["skill"]))
+        row += [_fmt(v["coverage"]) for v in fold.get("intervals", {}).values()]
+        table.add_row(*row)
+    aggregate = report["aggregate"]
+    mean_row = ["mean ± std", "", str(report["n_origins"]), ""]
+    mean_row += [
+        f"{_fmt(aggregate[name]['scaled']['mse']['mean'])} ± "
+        f"{_fmt(aggregate[name]['scaled']['mse']['std'])}"
+        for name in names
+    ]
+    mean_row.append(f"{_fmt(aggregate['skill']['mean'])} ± {_fmt(aggregate['skill']['std'])}")
+    table.add_row(*mean_row, *([""] * (len(columns) - len(mean_row))))
+    out.print(table)
+    for test in report["diebold_mariano"].values():
+        colour = {"better": "green", "worse": "red"}.get(test["verdict"], "yellow")
+        out.print(f"[{colour}]{test['verdict_line']}[/]", highlight=False)
+
+
 # What the benchmark protocol leaves free: the model and the training, not the data handling.
 BENCHMARK_FREE = (
     "layers",

@@ -102,3 +102,33 @@ def plot_future(
     if title:
         axes[0, 0].set_title(title)
     return _save(fig, path)
+
+
+def plot_backtest(table: pd.DataFrame, path: str | Path, title: str = "") -> Path:
+    """From a backtest's forecast table: the mean absolute error of each origin through time
+    (model and repeat_last, one colour per fold), and the step-1 forecasts over the actual
+    values of the first target, fold boundaries marked."""
+    plt = _pyplot()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6))
+    frame = table.assign(
+        error=(table["forecast"] - table["actual"]).abs(),
+        naive_error=(table["repeat_last"] - table["actual"]).abs(),
+    )
+    per_origin = frame.groupby(["fold", "origin"], sort=False)[["error", "naive_error"]].mean()
+    for fold, rows in per_origin.groupby(level="fold", sort=False):
+        origins = rows.index.get_level_values("origin")
+        top.plot(origins, rows["error"], linewidth=0.8, label=f"fold {fold}")
+        top.plot(origins, rows["naive_error"], linewidth=0.6, color="grey", alpha=0.5)
+    top.set_ylabel("MAE per origin")
+    top.legend(loc="upper left", fontsize="small", ncol=4)
+    first = table["target"].iloc[0]
+    step1 = table[(table["step"] == 1) & (table["target"] == first)]
+    bottom.plot(step1["origin"], step1["actual"], color="black", linewidth=1.0, label="actual")
+    bottom.plot(step1["origin"], step1["forecast"], linewidth=1.0, label="forecast (step 1)")
+    for _fold, rows in step1.groupby("fold", sort=False):
+        bottom.axvline(rows["origin"].iloc[0], color="grey", linewidth=0.5, linestyle="--")
+    bottom.set_ylabel(str(first))
+    bottom.legend(loc="upper left", fontsize="small")
+    if title:
+        top.set_title(title)
+    return _save(fig, path)

@@ -1,0 +1,569 @@
+"""Rolling-origin backtests: how a model would have done had it been used through time.
+
+The test span (the last `test_fraction` of the rows, or from `test_start`) holds the forecast
+origins, every `origin_step` rows; they are cut into `folds` contiguous blocks. Fold k's model
+is trained on the rows before its first origin less a `gap` (embargo) - all of them
+(expanding) or the last `train_rows` (sliding) - with early stopping on the last
+`val_fraction` of those rows, and scaled on its own training rows; `refit` says which folds
+train (every fold, never after the first, or every K folds) and the others reuse the last
+trained model with its scaler. A fold forecasts all its origins in one batched pass.
+
+out/
+  backtest_plan.json          the plan, the config and the data digest (resume checks these)
+  folds/fold_K.json           one finished fold's metrics (written last, atomically)
+  folds/fold_K.safetensors    its forecasts, actual values and repeat_last (original units)
+  models/fold_K/              each trained model (lstmcast model files)
+  backtest.json               per-fold metrics, the aggregate, the Diebold-Mariano tests
+  backtest_forecasts.csv      fold, origin, step, target, forecast, actual, repeat_last
+  backtest.png                error through time per fold, and forecasts over actuals
+  run.json                    resolved config, plan, library versions
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from lstmcast import choices, models
+from lstmcast.checks import check_choice, check_int
+from lstmcast.config import RunConfig, make_config
+from lstmcast.data import Split, fit_scaler, split_windows
+from lstmcast.data.panel import Panel, PanelScaler, PanelSplit
+from lstmcast.engine.batching import predict_windows
+from lstmcast.engine.training import Callback, resolve_device
+from lstmcast.errors import ConfigError, DataError, ModelFileError
+from lstmcast.evaluation.intervals import interval_metrics
+from lstmcast.evaluation.metrics import forecast_metrics, naive_one_step_mae, skill_score
+from lstmcast.evaluation.significance import diebold_mariano
+from lstmcast.files import atomic_write, versions, write_json
+from lstmcast.workflows import modelfile
+from lstmcast.workflows.calibration import bands as make_bands
+from lstmcast.workflows.calibration import calibrate, model_outputs, need
+from lstmcast.workflows.fitting import (
+    Columns,
+    DataLike,
+    Dataset,
+    FittedState,
+    fit_model,
+    make_inputs,
+    read_dataset,
+)
+
+WINDOWS = choices.values(choices.Window)
+PLAN_FILE = "backtest_plan.json"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a backtest walks through time (see the module docstring)."""
+
+    folds: int = 5
+    origin_step: int = 1
+    refit: str = "every"  # every | never | K (an int as text or number: every K folds)
+    window: str = "expanding"
+    train_rows: int | None = None  # sliding: rows per training window
+    gap: int = 0  # embargo rows between the last training row and the first forecast
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folds", check_int("folds", self.folds))
+        object.__setattr__(self, "origin_step", check_int("origin_step", self.origin_step))
+        object.__setattr__(self, "gap", check_int("gap", self.gap, minimum=0))
+        check_choice("window", self.window, WINDOWS)
+        object.__setattr__(self, "window", str(self.window))
+        refit = str(self.refit).strip().lower()
+        if refit not in ("every", "never") and not (refit.isdigit() and int(refit) >= 1):
+            raise ConfigError(
+                f"The 'refit' option takes every, never or a number of folds K >= 1 (refit "
+                f"every K folds). Got {self.refit!r} instead."
+            )
+        object.__setattr__(self, "refit", refit)
+        if self.window == "sliding":
+            if self.train_rows is None:
+                raise ConfigError("--window sliding needs --train-rows (rows per training window)")
+            object.__setattr__(self, "train_rows", check_int("train_rows", self.train_rows))
+        elif self.train_rows is not None:
+            raise ConfigError("--train-rows sizes a sliding window; add --window sliding")
+
+    def trains(self, fold: int) -> bool:
+        """Whether fold `fold` (0-based) trains its own model."""
+        if self.refit == "every" or fold == 0:
+            return True
+        if self.refit == "never":
+            return False
+        return fold % int(self.refit) == 0
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Fold `index`: forecast `origins` (stacked rows, the last observed row of each window)
+    with a model trained on rows [train_start, train_end), of which the last `n_val` validate."""
+
+    index: int
+    origins: np.ndarray
+    train_start: int
+    train_end: int
+    n_val: int
+
+    def split(self) -> Split:
+        """The training rows as a Split local to train_start (no test part)."""
+        n = self.train_end - self.train_start
+        return Split((0, n - self.n_val), (n - self.n_val, n), (n, n))
+
+
+def make_folds(n_rows: int, test_start: int, config: RunConfig, plan: Plan) -> list[Fold]:
+    """The folds of a series of `n_rows` rows whose first forecast target is row `test_start`;
+    ConfigError names the option and its limit when the data cannot hold them."""
+    L, H = config.lookback, config.horizon
+    first_origin = max(test_start - 1, L - 1)
+    origins = np.arange(first_origin, n_rows - H, plan.origin_step, dtype=np.int64)
+    if len(origins) < plan.folds:
+        raise ConfigError(
+            f"--folds {plan.folds} needs at least {plan.folds} forecast origins, but the test "
+            f"span (rows {first_origin + 2} to {n_rows}, horizon {H}, --origin-step "
+            f"{plan.origin_step}) has {len(origins)}; use --folds {max(len(origins), 1)} or less"
+        )
+    folds = []
+    for k, block in enumerate(np.array_split(origins, plan.folds)):
+        end = int(block[0]) - plan.gap + 1  # the origin row itself is observed at forecast time
+        start = max(0, end - plan.train_rows) if plan.train_rows is not None else 0
+        n = end - start
+        n_val = math.floor(n * config.val_fraction + 1e-9) if config.val_fraction else 0
+        need_rows = L + H + (H if n_val else 0)
+        if plan.train_rows is not None and plan.train_rows < need_rows:
+            raise ConfigError(
+                f"--train-rows {plan.train_rows} is shorter than lookback {L} + horizon {H}"
+                f"{' + a validation block' if n_val else ''}; use --train-rows {need_rows} or more"
+            )
+        if n - n_val < L + H or (n_val and n_val < H):
+            raise ConfigError(
+                f"fold {k + 1} would train on {n} rows (before its first origin, row "
+                f"{int(block[0]) + 1}, less --gap {plan.gap}); lookback {L} + horizon {H} needs "
+                f"{need_rows}: use fewer --folds, a smaller --gap or a smaller --test-fraction"
+            )
+        folds.append(Fold(k, block, start, end, n_val))
+    return folds
+
+
+# ------------------------------------------------------------------------------ one fold
+@dataclass
+class Trained:
+    """A fold's model with what it needs to forecast: its scaler and inputs."""
+
+    fold: int
+    state: FittedState
+    seconds: float
+
+
+def train_fold(
+    panel: Panel,
+    fold: Fold,
+    config: RunConfig,
+    device: torch.device,
+    sha256: str,
+    callbacks: Sequence[Callback] = (),
+) -> Trained:
+    """Train on the fold's rows only: its own scaler, splits and early stopping."""
+    started = time.perf_counter()
+    local = fold.split()
+    start, n_train = fold.train_start, local.train[1]
+    # the record of the rows this model saw: everything before its training window ends
+    split = PanelSplit(
+        (Split((0, start + n_train), (start + n_train, fold.train_end), (fold.train_end,) * 2),)
+    )
+    rows = slice(start, start + n_train)
+    fitted_scaler = fit_scaler(panel.values[rows], config.scaler)  # this window's rows only
+    scaler = PanelScaler(config.scaler, fitted_scaler.center[None], fitted_scaler.scale[None])
+    inputs = make_inputs(panel, config, split)
+    layout = inputs.layout(panel.n_targets, len(panel.covariates))
+    scaled = inputs.design(panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, scaler)
+    L, H, V = config.lookback, config.horizon, panel.n_targets
+    # windows inside [train_start, train_end): validation inputs reach back into train only
+    train_starts = start + split_windows(local, "train", L, H, config.stride)
+    val_starts = start + split_windows(local, "val", L, H)
+    fitted = fit_model(
+        scaled,
+        layout,
+        (train_starts, val_starts),
+        config,
+        device,
+        callbacks,
+        covariates=inputs.spec(H, layout),
+        train_rows=rows,
+    )
+    calibration = calibrate(fitted.model, fitted.series, scaled, val_starts, V, config, layout)
+    state = FittedState(
+        model=fitted.model,
+        scaler=scaler,
+        targets=list(panel.targets),
+        covariates=list(panel.covariates),
+        time_col=panel.time_col,
+        freq=panel.freq,
+        split=split,
+        naive_mae_scaled=naive_one_step_mae(scaled[rows, :V]),
+        naive_mae_original=naive_one_step_mae(panel.values[rows, :V]),
+        training=fitted.training,
+        n_train_windows=len(train_starts),
+        data_sha256=sha256,
+        calibration=calibration,
+        inputs=inputs,
+    )
+    return Trained(fold.index, state, time.perf_counter() - started)
+
+
+def forecast_fold(
+    trained: Trained,
+    panel: Panel,
+    fold: Fold,
+    config: RunConfig,
+    device: torch.device,
+    period: int | None,
+) -> dict[str, Any]:
+    """Every origin of the fold in one batched pass; metrics beside repeat_last (and
+    seasonal_naive with a period) and interval coverage when the model has intervals."""
+    state = trained.state
+    L, H, V = config.lookback, config.horizon, panel.n_targets
+    started = time.perf_counter()
+    scaled = state.inputs.design(
+        panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, state.scaler
+    )
+    tensor = torch.from_numpy(scaled).to(device)
+    starts = fold.origins - L + 1
+    calibration = state.calibration
+    levels = calibration.levels if calibration is not None else ()
+    outputs = model_outputs(
+        state.model,
+        tensor,
+        starts,
+        L,
+        calibration.method if calibration is not None else None,
+        config.head_quantiles(),
+        config.mc_samples,
+        state.layout,
+        H,
+    )
+    seconds = time.perf_counter() - started
+    steps = fold.origins[:, None] + 1 + np.arange(H)
+    actual_s = scaled[steps, :V].astype(np.float64)
+    last_s = scaled[fold.origins, :V].astype(np.float64)
+    point_s = outputs.point.astype(np.float64)
+    naive_s = np.repeat(last_s[:, None, :], H, axis=1)
+    center, scale = state.scaler.center[0, :V], state.scaler.scale[0, :V]
+
+    def original(a: np.ndarray) -> np.ndarray:
+        return a * scale + center
+
+    forecasts = {"model": point_s, "repeat_last": naive_s}
+    if period is not None:
+        seasonal = models.build("seasonal_naive", tensor.shape[1], H, V, lookback=L, period=period)
+        forecasts["seasonal_naive"] = predict_windows(
+            seasonal, tensor[:, : scaled.shape[1]], starts, L
+        ).astype(np.float64)
+    metrics: dict[str, Any] = {}
+    for name, pred in forecasts.items():
+        on_scale = forecast_metrics(actual_s, pred, last_s, state.naive_mae_scaled, state.targets)
+        in_units = forecast_metrics(
+            original(actual_s),
+            original(pred),
+            original(last_s),
+            state.naive_mae_original,
+            state.targets,
+        )
+        metrics[name] = {
+            "scaled": on_scale["overall"],
+            "original": in_units["overall"],
+            "per_variable": in_units["per_variable"],
+        }
+    result: dict[str, Any] = {
+        "fold": fold.index + 1,
+        "first_origin": _label(panel, int(fold.origins[0])),
+        "last_origin": _label(panel, int(fold.origins[-1])),
+        "n_origins": len(fold.origins),
+        "train_rows": [fold.train_start, fold.train_end],
+        "validation_rows": fold.n_val,
+        "trained": trained.fold == fold.index,
+        "model_from_fold": trained.fold + 1,
+        "train_seconds": trained.seconds if trained.fold == fold.index else 0.0,
+        "forecast_seconds": seconds,
+        "stopped": state.training.stopped,
+        "metrics": metrics,
+        "skill": skill_score(
+            metrics["model"]["scaled"]["mse"], metrics["repeat_last"]["scaled"]["mse"]
+        ),
+    }
+    if levels:
+        bands = make_bands(need(calibration, "levels"), levels, outputs, last_s, actual=actual_s)
+        coverage = interval_metrics(
+            actual_s, bands.lower, bands.upper, list(levels), state.targets
+        )["overall"]
+        result["intervals"] = {
+            k: {"coverage": v["coverage"], "width": v["width"]} for k, v in coverage.items()
+        }
+    arrays = {
+        "origins": fold.origins,
+        "forecast": original(point_s),
+        "actual": original(actual_s),
+        "repeat_last": original(naive_s),
+        "error_scaled": point_s - actual_s,
+        "naive_error_scaled": naive_s - actual_s,
+    }
+    return {"summary": result, "arrays": arrays}
+
+
+def _label(panel: Panel, row: int) -> Any:
+    return str(panel.time[row]) if panel.time is not None else row
+
+
+# ------------------------------------------------------------------------------ the run
+def backtest(
+    data: DataLike | Dataset,
+    config: RunConfig,
+    plan: Plan,
+    out_dir: str | Path | None = None,
+    *,
+    callbacks: Sequence[Callback] = (),
+    on_fold: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run (or resume, or reuse) the backtest of `config` under `plan`; returns what
+    backtest.json holds. `on_fold(summary)` is called after each fold (progress output)."""
+    if config.id_col is not None:
+        raise ConfigError("backtest takes one wide table for now; --id-col is not supported yet")
+    dataset = read_dataset(data, Columns.of(config))
+    panel = dataset.panel
+    n = len(panel)
+    test_start = _test_start(panel, config)
+    folds = make_folds(n, test_start, config, plan)
+    if config.period is not None and config.period > config.lookback:
+        raise ConfigError(
+            f"--period {config.period} (seasonal_naive) must be <= the lookback {config.lookback}"
+        )
+    device = resolve_device(config.device)
+    period = config.period  # seasonal_naive is reported beside the model when it is given
+    if period is not None and config.model != "seasonal_naive":
+        config = dataclasses.replace(config, period=None)  # not an option of other models
+    directory = Path(out_dir) if out_dir is not None else None
+    manifest = {
+        "plan": dataclasses.asdict(plan),
+        "config": config.to_dict(),
+        "data_sha256": dataset.sha256,
+        "n_rows": n,
+    }
+    if directory is not None:
+        _check_or_write_plan(directory, manifest)
+    summaries: list[dict[str, Any]] = []
+    arrays: list[dict[str, np.ndarray]] = []
+    trained: Trained | None = None
+    for fold in folds:
+        done = _read_fold(directory, fold.index) if directory is not None else None
+        if done is not None:
+            summaries.append(done[0])
+            arrays.append(done[1])
+            if on_fold is not None:
+                on_fold({**done[0], "resumed": True})
+            continue
+        if plan.trains(fold.index):
+            trained = train_fold(panel, fold, config, device, dataset.sha256, callbacks)
+            if directory is not None:
+                modelfile.save(
+                    config, trained.state, directory / "models" / f"fold_{fold.index + 1}"
+                )
+        elif trained is None:  # resuming after the folds that trained this one's model
+            source = max(k for k in range(fold.index + 1) if plan.trains(k))
+            trained = _load_trained(directory, source, device)
+        result = forecast_fold(trained, panel, fold, config, device, period)
+        if directory is not None:
+            _write_fold(directory, fold.index, result)
+        summaries.append(result["summary"])
+        arrays.append(result["arrays"])
+        if on_fold is not None:
+            on_fold(result["summary"])
+    report = _report(summaries, arrays, config, plan, manifest)
+    if directory is not None:
+        _write_outputs(directory, report, summaries, arrays, panel, config, manifest)
+    return report
+
+
+def _test_start(panel: Panel, config: RunConfig) -> int:
+    n = len(panel)
+    if config.test_start is not None:
+        if panel.time is None:
+            raise DataError("--test-start needs a time column; the data has none")
+        from lstmcast.data.split import _boundary
+
+        return int(panel.time.searchsorted(_boundary("test_start", config.test_start, panel.time)))
+    return n - math.floor(n * config.test_fraction + 1e-9)
+
+
+def _report(
+    summaries: list[dict[str, Any]],
+    arrays: list[dict[str, np.ndarray]],
+    config: RunConfig,
+    plan: Plan,
+    manifest: dict[str, Any],
+) -> dict[str, Any]:
+    names = list(summaries[0]["metrics"])
+    aggregate: dict[str, Any] = {}
+    for name in names:
+        for space in ("scaled", "original"):
+            for metric in ("mse", "mae"):
+                values = [s["metrics"][name][space][metric] for s in summaries]
+                aggregate.setdefault(name, {}).setdefault(space, {})[metric] = {
+                    "mean": float(np.mean(values)),
+                    "std": float(np.std(values)),
+                }
+    skills = [s["skill"] for s in summaries if s["skill"] is not None]
+    aggregate["skill"] = {
+        "mean": float(np.mean(skills)) if skills else None,
+        "std": float(np.std(skills)) if skills else None,
+    }
+    errors = np.concatenate([a["error_scaled"] for a in arrays])
+    naive = np.concatenate([a["naive_error_scaled"] for a in arrays])
+    lags = math.ceil(config.horizon / plan.origin_step)
+    tests = {loss: diebold_mariano(errors, naive, lags, loss) for loss in ("squared", "absolute")}
+    for loss, test in tests.items():
+        test["verdict_line"] = _verdict(config.model, test, loss)
+    return {
+        "model": config.model,
+        "lookback": config.lookback,
+        "horizon": config.horizon,
+        "plan": manifest["plan"],
+        "n_folds": len(summaries),
+        "n_origins": int(sum(s["n_origins"] for s in summaries)),
+        "folds": summaries,
+        "aggregate": aggregate,
+        "diebold_mariano": tests,
+        "train_seconds": float(sum(s["train_seconds"] for s in summaries)),
+        "forecast_seconds": float(sum(s["forecast_seconds"] for s in summaries)),
+    }
+
+
+def _verdict(model: str, test: dict[str, Any], loss: str) -> str:
+    what = f"{loss} errors"
+    if test["statistic"] is None:
+        return f"{model} vs repeat_last on {what}: {test['verdict']}"
+    detail = f"(DM {test['statistic']:.2f}, p {test['p_value']:.3g}, n {test['n']})"
+    if test["verdict"] == "better":
+        return f"{model} is better than repeat_last at the 5% level on {what} {detail}"
+    if test["verdict"] == "worse":
+        return f"{model} is worse than repeat_last at the 5% level on {what} {detail}"
+    return f"{model} and repeat_last are not distinguishable at the 5% level on {what} {detail}"
+
+
+# ------------------------------------------------------------------------- files, resume
+def _check_or_write_plan(directory: Path, manifest: dict[str, Any]) -> None:
+    path = directory / PLAN_FILE
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelFileError(f"'{path}' is not valid JSON: {exc}") from exc
+        if old != json.loads(json.dumps(manifest)):
+            raise ConfigError(
+                f"--out {directory} holds a backtest of other data or options; resume it with "
+                f"the same ones, or use another --out"
+            )
+        return
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"--out {directory} is a file; name a directory")
+    write_json(path, manifest)
+
+
+def _write_fold(directory: Path, index: int, result: dict[str, Any]) -> None:
+    from safetensors.numpy import save as save_arrays
+
+    folds = directory / "folds"
+    arrays = {k: np.ascontiguousarray(v) for k, v in result["arrays"].items()}
+    atomic_write(folds / f"fold_{index + 1}.safetensors", save_arrays(arrays))
+    write_json(folds / f"fold_{index + 1}.json", result["summary"])  # last: marks it finished
+
+
+def _read_fold(directory: Path, index: int) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+
+    summary, tensors = (
+        directory / "folds" / f"fold_{index + 1}.{ext}" for ext in ("json", "safetensors")
+    )
+    if not summary.is_file() or not tensors.is_file():
+        return None
+    try:
+        return json.loads(summary.read_text(encoding="utf-8")), load_file(str(tensors))
+    except (json.JSONDecodeError, UnicodeDecodeError, SafetensorError, OSError) as exc:
+        raise ModelFileError(f"'{summary.parent}' holds a damaged fold {index + 1}: {exc}") from exc
+
+
+def _load_trained(directory: Path | None, index: int, device: torch.device) -> Trained:
+    if directory is None:
+        raise ConfigError("internal: a reused model needs its fold's model files")
+    _, state = modelfile.load(directory / "models" / f"fold_{index + 1}")
+    state.model.to(device).eval()
+    return Trained(index, state, 0.0)
+
+
+def _write_outputs(
+    directory: Path,
+    report: dict[str, Any],
+    summaries: list[dict[str, Any]],
+    arrays: list[dict[str, np.ndarray]],
+    panel: Panel,
+    config: RunConfig,
+    manifest: dict[str, Any],
+) -> None:
+    from lstmcast.evaluation.plots import plot_backtest
+
+    write_json(directory / "backtest.json", report)
+    write_json(directory / "run.json", {**manifest, "versions": versions()})
+    table = forecast_table(arrays, panel, list(panel.targets))
+    atomic_write(directory / "backtest_forecasts.csv", table.to_csv(index=False).encode())
+    plot_backtest(table, directory / "backtest.png", title=f"{config.model}: backtest")
+
+
+def forecast_table(
+    arrays: list[dict[str, np.ndarray]], panel: Panel, targets: list[str]
+) -> pd.DataFrame:
+    """One row per (fold, origin, step, target), original units."""
+    frames = []
+    for k, a in enumerate(arrays):
+        origins = a["origins"].astype(np.int64)
+        n, horizon, n_vars = a["forecast"].shape
+        labels = panel.time[origins] if panel.time is not None else origins
+        frames.append(
+            pd.DataFrame(
+                {
+                    "fold": k + 1,
+                    "origin": np.repeat(np.asarray(labels), horizon * n_vars),
+                    "step": np.tile(np.repeat(np.arange(1, horizon + 1), n_vars), n),
+                    "target": np.tile(np.asarray(targets), n * horizon),
+                    "forecast": a["forecast"].ravel(),
+                    "actual": a["actual"].ravel(),
+                    "repeat_last": a["repeat_last"].ravel(),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def run_backtest(
+    data: DataLike,
+    model: str = "lstm",
+    *,
+    out: str | Path | None = None,
+    callbacks: Sequence[Callback] = (),
+    **options: Any,
+) -> dict[str, Any]:
+    """`lstmcast.backtest(data, model, folds=5, origin_step=1, refit="every",
+    window="expanding", train_rows=None, gap=0, out=None, **run_options)`: the rolling-origin
+    backtest of `model` (see `backtest`); the other keywords are `RunConfig` fields."""
+    names = {f.name for f in dataclasses.fields(Plan)}
+    plan = Plan(**{k: v for k, v in options.items() if k in names})
+    config = make_config({"model": model, **{k: v for k, v in options.items() if k not in names}})
+    return backtest(data, config, plan, out, callbacks=callbacks)

@@ -1,0 +1,53 @@
+"""`lstmcast backtest` end to end: the table, the files, resume, bad input."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from lstmcast.cli import app
+
+runner = CliRunner()
+FLAGS = [
+    "--model",
+    "lstm",
+    "--lookback",
+    "12",
+    "--horizon",
+    "2",
+    "--epochs",
+    "1",
+    "--layers",
+    "4",
+    "--folds",
+    "3",
+    "--refit",
+    "2",
+]
+
+
+def test_backtest_end_to_end_and_resume(csv_file, tmp_path):
+    out = tmp_path / "bt"
+    result = runner.invoke(app, ["backtest", csv_file, *FLAGS, "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "backtest of lstm: 3 folds" in result.output and "mean ± std" in result.output
+    assert "at the 5% level on squared errors" in result.output
+    assert "fold 2/3 (model of fold 1)" in result.output
+    report = json.loads((out / "backtest.json").read_text())
+    assert [f["trained"] for f in report["folds"]] == [True, False, True]
+    again = runner.invoke(app, ["backtest", csv_file, *FLAGS, "--out", str(out), "--json"])
+    assert again.exit_code == 0, again.output
+    assert "fold 1/3 (resumed)" in again.output
+
+
+def test_bad_backtest_options_give_one_line_and_exit_code_2(csv_file, tmp_path):
+    for extra, message in (
+        (["--folds", "500"], "--folds 500 needs at least 500 forecast origins"),
+        (["--window", "sliding", "--train-rows", "5"], "--train-rows 5 is shorter"),
+        (["--gap", "-2"], "'gap' parameter must be an int >= 0"),
+        (["--window", "rolling"], "'window' parameter must be one of expanding, sliding"),
+    ):
+        result = runner.invoke(app, ["backtest", csv_file, *FLAGS, "--out", str(tmp_path), *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert message in result.output.replace("\n", " "), result.output

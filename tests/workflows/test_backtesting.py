@@ -1,0 +1,136 @@
+"""Rolling-origin backtests: fold boundaries, no look-ahead, resume, bad plans."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import lstmcast
+from lstmcast import ConfigError
+from lstmcast.config import make_config
+from lstmcast.workflows.backtesting import Plan, backtest, make_folds
+
+CONFIG = dict(model="lstm", lookback=12, horizon=3, epochs=2, layers=(4,), batch_size=64)
+
+
+def test_fold_boundaries_expanding_sliding_and_gap():
+    config = make_config({"lookback": 10, "horizon": 2, "val_fraction": 0.1})
+    folds = make_folds(200, 160, config, Plan(folds=4))
+    origins = np.concatenate([f.origins for f in folds])
+    np.testing.assert_array_equal(origins, np.arange(159, 198))  # targets in rows 160..199
+    assert [len(f.origins) for f in folds] == [10, 10, 10, 9]
+    for fold in folds:  # expanding: from row 0 up to and including the first origin
+        assert fold.train_start == 0 and fold.train_end == fold.origins[0] + 1
+        assert fold.n_val == int(fold.train_end * 0.1)
+    gapped = make_folds(200, 160, config, Plan(folds=4, gap=5))
+    assert [f.train_end for f in gapped] == [f.train_end - 5 for f in folds]
+    sliding = make_folds(200, 160, config, Plan(folds=4, window="sliding", train_rows=50))
+    assert all(f.train_end - f.train_start == 50 for f in sliding)
+    stepped = make_folds(200, 160, config, Plan(folds=2, origin_step=5))
+    assert np.all(np.diff(np.concatenate([f.origins for f in stepped])) == 5)
+
+
+@pytest.mark.parametrize(
+    ("plan", "message"),
+    [
+        (dict(folds=50), r"--folds 50 needs at least 50 forecast origins.* has 46; use --folds 46"),
+        (dict(window="sliding", train_rows=8), "--train-rows 8 is shorter than lookback 12"),
+        (dict(window="sliding"), "--window sliding needs --train-rows"),
+        (dict(gap=-1), "'gap' parameter must be an int >= 0"),
+        (dict(origin_step=0), "'origin_step' parameter must be an int >= 1"),
+        (dict(refit="sometimes"), "'refit' option takes every, never or a number"),
+    ],
+)
+def test_bad_plans_name_the_option_and_the_limit(frame, plan, message):
+    with pytest.raises(ConfigError, match=message):
+        backtest(frame, make_config(CONFIG), Plan(**plan))
+
+
+def fold_arrays(out, k):
+    from safetensors.numpy import load_file
+
+    return load_file(str(out / "folds" / f"fold_{k}.safetensors"))
+
+
+def test_no_fold_reads_a_row_after_its_origin(frame, tmp_path):
+    config, plan = make_config(CONFIG), Plan(folds=3)
+    report = backtest(frame, config, plan, tmp_path / "a")
+    third = report["folds"][2]
+    origin_row = fold_arrays(tmp_path / "a", 3)["origins"][0]
+    changed = frame.copy()
+    changed.iloc[origin_row + 1 :, 1:] = changed.iloc[origin_row + 1 :, 1:] * 5 + 3
+    backtest(changed, config, plan, tmp_path / "b")
+    for k in (1, 2):  # earlier folds: every forecast the same
+        a, b = fold_arrays(tmp_path / "a", k), fold_arrays(tmp_path / "b", k)
+        np.testing.assert_array_equal(a["forecast"], b["forecast"])
+    a, b = fold_arrays(tmp_path / "a", 3), fold_arrays(tmp_path / "b", 3)
+    np.testing.assert_array_equal(a["forecast"][0], b["forecast"][0])  # trained before it
+    assert not np.array_equal(a["forecast"][1:], b["forecast"][1:])  # later origins see it
+    assert third["trained"]
+
+
+@pytest.mark.parametrize("refit", ["every", "never", "2"])
+def test_an_interrupted_backtest_resumes_at_the_first_unfinished_fold(frame, tmp_path, refit):
+    config, plan = make_config(CONFIG), Plan(folds=4, refit=refit)
+    whole = backtest(frame, config, plan, tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+
+    def stop_after_two(summary):
+        if summary["fold"] == 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        backtest(frame, config, plan, tmp_path / "cut", on_fold=stop_after_two)
+    assert not (tmp_path / "cut" / "folds" / "fold_3.json").exists()
+    seen = []
+    resumed = backtest(frame, config, plan, tmp_path / "cut", on_fold=seen.append)
+    assert [s.get("resumed", False) for s in seen] == [True, True, False, False]
+    for k in (3, 4):
+        np.testing.assert_array_equal(
+            fold_arrays(tmp_path / "whole", k)["forecast"],
+            fold_arrays(tmp_path / "cut", k)["forecast"],
+        )
+    assert resumed["diebold_mariano"] == whole["diebold_mariano"]
+    assert [f["trained"] for f in whole["folds"]] == [plan.trains(k) for k in range(4)]
+    again = []
+    backtest(frame, config, plan, tmp_path / "cut", on_fold=again.append)  # finished: reused
+    assert all(s["resumed"] for s in again)
+    with pytest.raises(ConfigError, match="holds a backtest of other data or options"):
+        backtest(frame, make_config({**CONFIG, "epochs": 3}), plan, tmp_path / "cut")
+
+
+def test_the_report_has_baselines_intervals_and_the_files(frame, tmp_path):
+    report = lstmcast.backtest(
+        frame,
+        "lstm",
+        out=tmp_path / "r",
+        folds=2,
+        period=12,
+        intervals=(0.8,),
+        **{k: v for k, v in CONFIG.items() if k != "model"},
+    )
+    fold = report["folds"][0]
+    assert set(fold["metrics"]) == {"model", "repeat_last", "seasonal_naive"}
+    assert 0 <= fold["intervals"]["80%"]["coverage"] <= 1
+    assert set(report["diebold_mariano"]) == {"squared", "absolute"}
+    for name in ("backtest.json", "backtest_forecasts.csv", "backtest.png", "run.json"):
+        assert (tmp_path / "r" / name).is_file()
+    saved = json.loads((tmp_path / "r" / "backtest.json").read_text())
+    assert saved["n_origins"] == report["n_origins"] == sum(f["n_origins"] for f in saved["folds"])
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "r" / "backtest_forecasts.csv")
+    assert list(table.columns) == [
+        "fold",
+        "origin",
+        "step",
+        "target",
+        "forecast",
+        "actual",
+        "repeat_last",
+    ]
+    assert len(table) == report["n_origins"] * 3 * 4  # origins x horizon x targets
