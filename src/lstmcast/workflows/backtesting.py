@@ -162,6 +162,9 @@ class Trained:
     fold: int
     state: FittedState
     seconds: float
+    # the series scaled with this model's scaler, made once for all the folds that reuse it
+    scaled: np.ndarray | None = None
+    tensor: torch.Tensor | None = None
 
 
 def train_fold(
@@ -220,24 +223,28 @@ def train_fold(
     return Trained(fold.index, state, time.perf_counter() - started)
 
 
-def forecast_fold(
+def forecast_folds(
     trained: Trained,
     panel: Panel,
-    fold: Fold,
+    folds: Sequence[Fold],
     config: RunConfig,
     device: torch.device,
     period: int | None,
-) -> dict[str, Any]:
-    """Every origin of the fold in one batched pass; metrics beside repeat_last (and
-    seasonal_naive with a period) and interval coverage when the model has intervals."""
+) -> list[dict[str, Any]]:
+    """Every origin of `folds` (consecutive folds sharing `trained`'s model) in one batched
+    pass; per fold, metrics beside repeat_last (and seasonal_naive with a period) and interval
+    coverage when the model has intervals."""
     state = trained.state
     L, H, V = config.lookback, config.horizon, panel.n_targets
     started = time.perf_counter()
-    scaled = state.inputs.design(
-        panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, state.scaler
-    )
-    tensor = torch.from_numpy(scaled).to(device)
-    starts = fold.origins - L + 1
+    if trained.scaled is None or trained.tensor is None:
+        trained.scaled = state.inputs.design(
+            panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, state.scaler
+        )
+        trained.tensor = torch.from_numpy(trained.scaled).to(device)
+    scaled, tensor = trained.scaled, trained.tensor
+    origins = np.concatenate([fold.origins for fold in folds])
+    starts = origins - L + 1
     calibration = state.calibration
     levels = calibration.levels if calibration is not None else ()
     outputs = model_outputs(
@@ -252,71 +259,84 @@ def forecast_fold(
         H,
     )
     seconds = time.perf_counter() - started
-    steps = fold.origins[:, None] + 1 + np.arange(H)
+    steps = origins[:, None] + 1 + np.arange(H)
     actual_s = scaled[steps, :V].astype(np.float64)
-    last_s = scaled[fold.origins, :V].astype(np.float64)
-    point_s = outputs.point.astype(np.float64)
-    naive_s = np.repeat(last_s[:, None, :], H, axis=1)
+    last_s = scaled[origins, :V].astype(np.float64)
+    forecasts = {
+        "model": outputs.point.astype(np.float64),
+        "repeat_last": np.repeat(last_s[:, None, :], H, axis=1),
+    }
+    if period is not None:
+        seasonal = models.build("seasonal_naive", tensor.shape[1], H, V, lookback=L, period=period)
+        forecasts["seasonal_naive"] = predict_windows(seasonal, tensor, starts, L).astype(
+            np.float64
+        )
+    bands = None
+    if levels:  # over the whole group, so adaptive intervals run on without a restart
+        bands = make_bands(need(calibration, "levels"), levels, outputs, last_s, actual=actual_s)
     center, scale = state.scaler.center[0, :V], state.scaler.scale[0, :V]
 
     def original(a: np.ndarray) -> np.ndarray:
         return a * scale + center
 
-    forecasts = {"model": point_s, "repeat_last": naive_s}
-    if period is not None:
-        seasonal = models.build("seasonal_naive", tensor.shape[1], H, V, lookback=L, period=period)
-        forecasts["seasonal_naive"] = predict_windows(
-            seasonal, tensor[:, : scaled.shape[1]], starts, L
-        ).astype(np.float64)
-    metrics: dict[str, Any] = {}
-    for name, pred in forecasts.items():
-        on_scale = forecast_metrics(actual_s, pred, last_s, state.naive_mae_scaled, state.targets)
-        in_units = forecast_metrics(
-            original(actual_s),
-            original(pred),
-            original(last_s),
-            state.naive_mae_original,
-            state.targets,
-        )
-        metrics[name] = {
-            "scaled": on_scale["overall"],
-            "original": in_units["overall"],
-            "per_variable": in_units["per_variable"],
+    results, first = [], 0
+    for fold in folds:
+        part = slice(first, first + len(fold.origins))
+        first = part.stop
+        metrics: dict[str, Any] = {}
+        for name, pred in forecasts.items():
+            on_scale = forecast_metrics(
+                actual_s[part], pred[part], last_s[part], state.naive_mae_scaled, state.targets
+            )
+            in_units = forecast_metrics(
+                original(actual_s[part]),
+                original(pred[part]),
+                original(last_s[part]),
+                state.naive_mae_original,
+                state.targets,
+            )
+            metrics[name] = {
+                "scaled": on_scale["overall"],
+                "original": in_units["overall"],
+                "per_variable": in_units["per_variable"],
+            }
+        summary: dict[str, Any] = {
+            "fold": fold.index + 1,
+            "first_origin": _label(panel, int(fold.origins[0])),
+            "last_origin": _label(panel, int(fold.origins[-1])),
+            "n_origins": len(fold.origins),
+            "train_rows": [fold.train_start, fold.train_end],
+            "validation_rows": fold.n_val,
+            "trained": trained.fold == fold.index,
+            "model_from_fold": trained.fold + 1,
+            "train_seconds": trained.seconds if trained.fold == fold.index else 0.0,
+            # the group's one pass, shared out by origins
+            "forecast_seconds": seconds * len(fold.origins) / len(origins),
+            "forecast_pass_folds": [f.index + 1 for f in folds],
+            "stopped": state.training.stopped,
+            "metrics": metrics,
+            "skill": skill_score(
+                metrics["model"]["scaled"]["mse"], metrics["repeat_last"]["scaled"]["mse"]
+            ),
         }
-    result: dict[str, Any] = {
-        "fold": fold.index + 1,
-        "first_origin": _label(panel, int(fold.origins[0])),
-        "last_origin": _label(panel, int(fold.origins[-1])),
-        "n_origins": len(fold.origins),
-        "train_rows": [fold.train_start, fold.train_end],
-        "validation_rows": fold.n_val,
-        "trained": trained.fold == fold.index,
-        "model_from_fold": trained.fold + 1,
-        "train_seconds": trained.seconds if trained.fold == fold.index else 0.0,
-        "forecast_seconds": seconds,
-        "stopped": state.training.stopped,
-        "metrics": metrics,
-        "skill": skill_score(
-            metrics["model"]["scaled"]["mse"], metrics["repeat_last"]["scaled"]["mse"]
-        ),
-    }
-    if levels:
-        bands = make_bands(need(calibration, "levels"), levels, outputs, last_s, actual=actual_s)
-        coverage = interval_metrics(
-            actual_s, bands.lower, bands.upper, list(levels), state.targets
-        )["overall"]
-        result["intervals"] = {
-            k: {"coverage": v["coverage"], "width": v["width"]} for k, v in coverage.items()
+        if bands is not None:
+            coverage = interval_metrics(
+                actual_s[part], bands.lower[part], bands.upper[part], list(levels), state.targets
+            )["overall"]
+            summary["intervals"] = {
+                k: {"coverage": v["coverage"], "width": v["width"]} for k, v in coverage.items()
+            }
+        point, naive = forecasts["model"][part], forecasts["repeat_last"][part]
+        arrays = {
+            "origins": fold.origins,
+            "forecast": original(point),
+            "actual": original(actual_s[part]),
+            "repeat_last": original(naive),
+            "error_scaled": point - actual_s[part],
+            "naive_error_scaled": naive - actual_s[part],
         }
-    arrays = {
-        "origins": fold.origins,
-        "forecast": original(point_s),
-        "actual": original(actual_s),
-        "repeat_last": original(naive_s),
-        "error_scaled": point_s - actual_s,
-        "naive_error_scaled": naive_s - actual_s,
-    }
-    return {"summary": result, "arrays": arrays}
+        results.append({"summary": summary, "arrays": arrays})
+    return results
 
 
 def _label(panel: Panel, row: int) -> Any:
@@ -362,30 +382,38 @@ def backtest(
     summaries: list[dict[str, Any]] = []
     arrays: list[dict[str, np.ndarray]] = []
     trained: Trained | None = None
-    for fold in folds:
+    k = 0
+    while k < len(folds):
+        fold = folds[k]
         done = _read_fold(directory, fold.index) if directory is not None else None
         if done is not None:
             summaries.append(done[0])
             arrays.append(done[1])
             if on_fold is not None:
                 on_fold({**done[0], "resumed": True})
+            k += 1
             continue
         if plan.trains(fold.index):
             trained = train_fold(panel, fold, config, device, dataset.sha256, callbacks)
             if directory is not None:
-                modelfile.save(
-                    config, trained.state, directory / "models" / f"fold_{fold.index + 1}"
-                )
+                path = directory / "models" / f"fold_{fold.index + 1}"
+                modelfile.save(config, trained.state, path)
         elif trained is None:  # resuming after the folds that trained this one's model
-            source = max(k for k in range(fold.index + 1) if plan.trains(k))
+            source = max(j for j in range(fold.index + 1) if plan.trains(j))
             trained = _load_trained(directory, source, device)
-        result = forecast_fold(trained, panel, fold, config, device, period)
-        if directory is not None:
-            _write_fold(directory, fold.index, result)
-        summaries.append(result["summary"])
-        arrays.append(result["arrays"])
-        if on_fold is not None:
-            on_fold(result["summary"])
+        group = [fold]  # the next folds that reuse this model forecast in the same pass
+        while k + len(group) < len(folds) and not plan.trains(folds[k + len(group)].index):
+            group.append(folds[k + len(group)])
+        for done_fold, result in zip(
+            group, forecast_folds(trained, panel, group, config, device, period), strict=True
+        ):
+            if directory is not None:
+                _write_fold(directory, done_fold.index, result)
+            summaries.append(result["summary"])
+            arrays.append(result["arrays"])
+            if on_fold is not None:
+                on_fold(result["summary"])
+        k += len(group)
     report = _report(summaries, arrays, config, plan, manifest)
     if directory is not None:
         _write_outputs(directory, report, summaries, arrays, panel, config, manifest)
