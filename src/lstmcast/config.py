@@ -12,7 +12,7 @@ from typing import Any
 
 from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
-from lstmcast.data.calendar import calendar_spec, check_holidays
+from lstmcast.data.calendar import calendar_spec, check_exchange, check_holidays
 from lstmcast.errors import ConfigError
 
 OPTIMIZERS = choices.values(choices.Optimizer)
@@ -45,6 +45,7 @@ class RunConfig:
     static: tuple[str, ...] = ()  # constant per id (numeric, or categories embedded)
     calendar: str = "none"  # auto | none | features such as "hour,dayofweek"
     holidays: str | None = None  # country code (the holidays package) for a holiday flag
+    exchange: str | None = None  # market code (e.g. XNYS): future trading days skip its holidays
     id_embedding: int = 0  # width of a learned embedding of the series id (0 = none)
     fill: str = "error"
     scaler: str = "standard"
@@ -166,6 +167,7 @@ class RunConfig:
             calendar = ",".join(calendar_spec(calendar, None))  # validates the names
         object.__setattr__(self, "calendar", calendar or "none")
         object.__setattr__(self, "holidays", check_holidays(self.holidays))
+        object.__setattr__(self, "exchange", check_exchange(self.exchange))
         if self.id_col is None:
             for name in ("static", "id_embedding"):
                 if getattr(self, name):

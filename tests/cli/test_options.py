@@ -26,6 +26,7 @@ SAMPLES: dict[str, tuple[list[str], object, str]] = {
     "static": (["--static", "region"], ("region",), '["region"]'),
     "calendar": (["--calendar", "dayofweek,month"], "dayofweek,month", '"dayofweek,month"'),
     "holidays": (["--holidays", "US"], "US", '"US"'),
+    "exchange": (["--exchange", "XNYS"], "XNYS", '"XNYS"'),
     "id_embedding": (["--id-embedding", "4"], 4, "4"),
     "fill": (["--fill", "ffill"], "ffill", '"ffill"'),
     "scaler": (["--scaler", "minmax"], "minmax", '"minmax"'),

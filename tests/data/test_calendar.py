@@ -219,3 +219,21 @@ def test_auto_keeps_only_cycles_the_training_rows_cover_twice():
     assert calendar_spec("auto", "h", span_days=10) == ("hour",)
     # an explicit list is what the user asked for
     assert calendar_spec("month", "h", span_days=10) == ("month",)
+
+
+def test_daily_data_without_weekends_and_holidays_is_trading_days():
+    from lstmcast.data.calendar import check_exchange, is_business_daily, trading_days_after
+
+    days = pd.bdate_range("2024-06-03", "2024-07-31")
+    trading = days[days != pd.Timestamp("2024-07-04")]  # the NYSE closed on Independence Day
+    assert is_business_daily(trading)
+    assert not is_business_daily(pd.date_range("2024-06-03", periods=40, freq="D"))  # weekends
+    assert not is_business_daily(trading[::3])  # most weekdays missing: not a calendar
+    # after Wednesday 2024-07-03: Thursday the 4th is a holiday on XNYS, a weekday otherwise
+    plain = trading_days_after(pd.Timestamp("2024-07-03"), 3, None)
+    assert list(plain.day) == [4, 5, 8]
+    nyse = trading_days_after(pd.Timestamp("2024-07-03"), 3, "XNYS")
+    assert list(nyse.day) == [5, 8, 9]
+    assert check_exchange("xnys") == "XNYS"
+    with pytest.raises(ConfigError, match="'exchange' option takes a market code"):
+        check_exchange("NOPE")

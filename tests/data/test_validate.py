@@ -57,8 +57,9 @@ def test_future_index() -> None:
         Date=["2021-01-01", "2021-01-02", "2021-01-04", "2021-01-05", "2021-01-07", "2021-01-08"]
     )
     uneven = prepare(irregular)
-    assert uneven.freq is None
-    assert list(uneven.future_index(1)) == [pd.Timestamp("2021-01-09")]  # median step: 1 day
+    assert uneven.freq is None  # weekends present, weekdays missing: no known calendar
+    assert uneven.future_index(2) == range(1, 3)  # steps numbered, and the note says why
+    assert "no regular frequency or trading calendar" in uneven.irregular_note
     assert prepare(_frame().drop(columns="Date")).future_index(3) == range(6, 9)
     with pytest.raises(ConfigError, match=r"'steps' parameter must be an int >= 1\. Got 0"):
         series.future_index(0)

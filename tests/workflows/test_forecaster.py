@@ -118,3 +118,20 @@ def test_load_refuses_weights_that_do_not_match(frame, tmp_path):
 
 def test_public_api():
     assert set(lstmcast.__all__) >= {"Forecaster", "load", "DataError", "ModelFileError"}
+
+
+def test_predict_continues_on_trading_days_and_numbers_irregular_steps():
+    days = pd.bdate_range("2024-01-02", periods=120)
+    days = days[days != pd.Timestamp("2024-02-19")]  # Washington's Birthday: NYSE closed
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"date": days, "close": 100 + np.cumsum(rng.normal(0, 1, len(days)))})
+    fc = Forecaster("linear", lookback=5, horizon=3, epochs=1).fit(frame)
+    assert fc.state_.freq == "B"
+    last = days[-1]  # a Friday
+    assert list(fc.predict(frame).index) == list(pd.bdate_range(last, periods=4)[1:])
+    messy = frame.iloc[[i for i in range(len(frame)) if i % 7 not in (2, 3, 4)]].copy()
+    messy.loc[messy.index[5], "date"] = pd.Timestamp("2024-01-13")  # a Saturday
+    messy = messy.sort_values("date")
+    irregular = Forecaster("linear", lookback=5, horizon=3, epochs=1).fit(messy).predict(messy)
+    assert list(irregular.index) == [1, 2, 3] and irregular.index.name == "step"
+    assert "follow no regular frequency" in irregular.attrs["note"]

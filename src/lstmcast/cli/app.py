@@ -216,6 +216,8 @@ def predict(
         levels = parse_levels(intervals)
         chosen = list(as_tuple("ids", ids, str)) if ids is not None else None
         frame = forecaster.predict(resolve_data(data), intervals=levels, future=future, ids=chosen)
+        if frame.attrs.get("note"):
+            err.print(f"[yellow]note:[/] {frame.attrs['note']}", highlight=False)
         if plot is not None:
             write_future(forecaster, resolve_data(data), plot, intervals=levels, future=future)
             err.print(f"wrote {plot}", highlight=False)

@@ -37,6 +37,7 @@ HELP: dict[str, str] = {
     "calendar": "Calendar features from the timestamps, known in advance: auto, none or e.g. "
     "hour,dayofweek,month.",
     "holidays": "Country code (e.g. US, DE, US-CA) for a public-holiday flag.",
+    "exchange": "Market code (e.g. XNYS, XLON): predict's future trading days skip its holidays.",
     "id_embedding": "Width of a learned embedding of the series id (--id-col); 0 = none.",
     "fill": "Missing values.",
     "scaler": "Scaling per variable, fit on the train split.",

@@ -291,3 +291,63 @@ def check_holidays(country: str | None) -> str | None:
     if canonical is None:
         raise _holidays_error(country)
     return f"{code}-{canonical}"
+
+
+# ------------------------------------------------------------------------------ trading days
+# Daily data that skips weekends and a few weekdays a year (holidays) is business-day data:
+# US exchanges close on 9-10 weekdays a year (under 4% of them); allow twice that.
+_MAX_MISSING_WEEKDAYS = 0.08
+
+
+def is_business_daily(time: pd.DatetimeIndex) -> bool:
+    """True for daily timestamps at one time of day, on weekdays only, in order, that skip
+    every weekend and at most a few weekdays (holidays): trading-day data."""
+    if len(time) < 3:
+        return False
+    days = time.normalize()
+    if (time - days).nunique() != 1 or (time.dayofweek >= 5).any():
+        return False
+    local = days.tz_localize(None) if days.tz is not None else days
+    steps = np.diff(local.asi8) // _DAY_NS
+    if (steps < 1).any():
+        return False
+    weekdays = len(pd.bdate_range(local[0], local[-1]))  # every row is one of these
+    return weekdays - len(local) <= _MAX_MISSING_WEEKDAYS * weekdays
+
+
+def _exchange_error(got: object) -> ConfigError:
+    import holidays
+
+    known = sorted(code for code in holidays.list_supported_financial() if code.startswith("X"))
+    return ConfigError(
+        f"The 'exchange' option takes a market code the holidays package knows, e.g. XNYS, "
+        f"XNAS, XLON, XETR ({len(known)} in all: {', '.join(known[:12])}, ...); got {got!r}"
+    )
+
+
+def check_exchange(code: str | None) -> str | None:
+    """Validate an --exchange value (None/"" -> None); returns it upper-cased."""
+    if code is None or (isinstance(code, str) and not code.strip()):
+        return None
+    if not isinstance(code, str):
+        raise _exchange_error(code)
+    import holidays
+
+    text = code.strip().upper()
+    if text not in holidays.list_supported_financial():
+        raise _exchange_error(code)
+    return text
+
+
+def trading_days_after(last: pd.Timestamp, steps: int, exchange: str | None) -> pd.DatetimeIndex:
+    """The `steps` weekdays after `last` (at its time of day), skipping `exchange`'s holidays."""
+    offset: BaseOffset
+    if exchange is None:
+        offset = pd.offsets.BDay()
+    else:
+        import holidays
+
+        years = range(last.year, last.year + 2 + steps // 200)
+        closed = holidays.financial_holidays(str(check_exchange(exchange)), years=years)
+        offset = pd.offsets.CustomBusinessDay(holidays=sorted(closed))
+    return pd.date_range(start=last, periods=steps + 1, freq=offset)[1:]

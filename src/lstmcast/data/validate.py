@@ -15,6 +15,7 @@ import pandas as pd
 
 from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
+from lstmcast.data.calendar import is_business_daily, trading_days_after
 from lstmcast.data.load import datetime_index_to_column
 from lstmcast.errors import DataError
 
@@ -74,20 +75,33 @@ class TimeSeries:
     def __len__(self) -> int:
         return int(self.values.shape[0])
 
-    def future_index(self, steps: int) -> pd.DatetimeIndex | range:
-        """Labels for the `steps` rows after the last one: timestamps continuing `freq` (or
-        the median step when irregular), or row numbers when there is no time column."""
+    def future_index(self, steps: int, exchange: str | None = None) -> pd.DatetimeIndex | range:
+        """Labels for the `steps` rows after the last one: timestamps continuing `freq`
+        (business-day data on weekdays, skipping `exchange`'s holidays when given), row
+        numbers when there is no time column, and step numbers 1..steps when the timestamps
+        follow no known calendar (see `irregular_note`)."""
         steps = check_int("steps", steps)
         n_rows = len(self)
         if self.time is None:
             return range(n_rows, n_rows + steps)
         last = self.time[-1]
-        if self.freq is not None:
+        if self.freq == "B" or (exchange is not None and self.freq in ("B", "D", "C")):
+            index = trading_days_after(last, steps, exchange)
+        elif self.freq is not None:
             index = pd.date_range(start=last, periods=steps + 1, freq=self.freq)[1:]
         else:
-            step = pd.Series(self.time).diff().median()
-            index = pd.DatetimeIndex([last + step * k for k in range(1, steps + 1)])
+            return range(1, steps + 1)
         return index.rename(self.time.name)
+
+    @property
+    def irregular_note(self) -> str | None:
+        """Why forecast steps are numbered rather than dated (None when they are dated)."""
+        if self.time is None or self.freq is not None:
+            return None
+        return (
+            f"the timestamps of '{self.time_col}' follow no regular frequency or trading "
+            f"calendar, so forecast steps are numbered 1..H instead of dated"
+        )
 
 
 def prepare(
@@ -389,4 +403,6 @@ def _infer_freq(time: pd.DatetimeIndex) -> str | None:
             freq = pd.infer_freq(time)
         except (ValueError, TypeError):  # fewer than 3 timestamps
             return None
-    return None if freq is None else str(getattr(freq, "freqstr", freq))
+    if freq is None:  # daily data skipping weekends and holidays: trading days
+        return "B" if is_business_daily(time) else None
+    return str(getattr(freq, "freqstr", freq))

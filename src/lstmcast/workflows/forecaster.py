@@ -338,6 +338,7 @@ class Forecaster:
         model_ids = state.inputs.index_of([panel.ids[i] for i in chosen], dataset.source)
         known = self._future_values(dataset, future)
         blocks, times, stamps = [], [], []
+        note: str | None = None
         for i in chosen:
             rows = panel.rows(i)
             n = rows.stop - rows.start
@@ -346,7 +347,9 @@ class Forecaster:
                 raise DataError(
                     f"{name}{dataset.source} has {n} rows but lookback {L} needs at least {L}"
                 )
-            index = panel.series(i).future_index(H)
+            one = panel.series(i)
+            index = one.future_index(H, cfg.exchange)
+            note = note or one.irregular_note
             ahead = np.zeros((H, panel.values.shape[1]), dtype=np.float32)
             if state.inputs.future_covariates:
                 ahead[:, V + len(state.covariates) :] = self._lookup_future(
@@ -381,7 +384,9 @@ class Forecaster:
                     columns[f"{target}_lower_{level_name(level)}"] = lower[:, :, v].ravel()
                     columns[f"{target}_upper_{level_name(level)}"] = upper[:, :, v].ravel()
         frame = pd.DataFrame(columns)
-        label = panel.time_col or "step"
+        label = panel.time_col if panel.time_col and note is None else "step"
+        if note is not None:
+            frame.attrs["note"] = note  # the CLI prints it
         if panel.id_col is None:
             frame.index = pd.Index(stamps[0], name=label)
             return frame
