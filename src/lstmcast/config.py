@@ -13,6 +13,7 @@ from typing import Any
 from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
 from lstmcast.data.calendar import calendar_spec, check_exchange, check_holidays
+from lstmcast.data.macro import parse_lag
 from lstmcast.errors import ConfigError
 
 OPTIMIZERS = choices.values(choices.Optimizer)
@@ -46,6 +47,8 @@ class RunConfig:
     calendar: str = "none"  # auto | none | features such as "hour,dayofweek"
     holidays: str | None = None  # country code (the holidays package) for a holiday flag
     exchange: str | None = None  # market code (e.g. XNYS): future trading days skip its holidays
+    macro: str | None = None  # a table at its own frequency, joined as-of as past covariates
+    release_lag: str | None = None  # e.g. "45D": a macro value is used only this long after
     id_embedding: int = 0  # width of a learned embedding of the series id (0 = none)
     fill: str = "error"
     scaler: str = "standard"
@@ -168,6 +171,9 @@ class RunConfig:
         object.__setattr__(self, "calendar", calendar or "none")
         object.__setattr__(self, "holidays", check_holidays(self.holidays))
         object.__setattr__(self, "exchange", check_exchange(self.exchange))
+        parse_lag(self.release_lag)
+        if self.release_lag is not None and self.macro is None:
+            raise ConfigError("The 'release_lag' option delays --macro values; give --macro too.")
         if self.id_col is None:
             for name in ("static", "id_embedding"):
                 if getattr(self, name):

@@ -27,6 +27,8 @@ SAMPLES: dict[str, tuple[list[str], object, str]] = {
     "calendar": (["--calendar", "dayofweek,month"], "dayofweek,month", '"dayofweek,month"'),
     "holidays": (["--holidays", "US"], "US", '"US"'),
     "exchange": (["--exchange", "XNYS"], "XNYS", '"XNYS"'),
+    "macro": (["--macro", "cpi.csv"], "cpi.csv", '"cpi.csv"'),
+    "release_lag": (["--release-lag", "45D"], "45D", '"45D"'),
     "id_embedding": (["--id-embedding", "4"], 4, "4"),
     "fill": (["--fill", "ffill"], "ffill", '"ffill"'),
     "scaler": (["--scaler", "minmax"], "minmax", '"minmax"'),

@@ -134,3 +134,44 @@ def test_predict_takes_known_future_values_from_a_file(tmp_path):
 def test_tune_says_it_takes_no_long_tables_yet(tmp_path):
     result = invoke("tune", STOCKS, "--id-col", "symbol", "--trials", "1", "--out", tmp_path)
     assert result.exit_code == 2 and "not supported by tune yet" in result.output
+
+
+SP500 = STOCKS.parent / "sp500.csv"
+CPI = STOCKS.parent / "core_cpi.csv"
+
+
+def test_daily_index_levels_with_cpi_as_a_macro_input(tmp_path):
+    run = tmp_path / "sp"
+    result = invoke(
+        "train",
+        SP500,
+        "--targets",
+        "Close",
+        "--model",
+        "linear",
+        "--lookback",
+        "10",
+        "--horizon",
+        "3",
+        "--epochs",
+        "1",
+        "--macro",
+        CPI,
+        "--release-lag",
+        "45D",
+        "--exchange",
+        "XNYS",
+        "--out",
+        run,
+        "-q",
+    )
+    assert result.exit_code == 0, result.output
+    config = json.loads((run / "config.json").read_text())
+    assert config["columns"]["covariates"] == ["CPILFESL"] and config["frequency"] == "B"
+    out = tmp_path / "f.csv"
+    result = invoke("predict", run, SP500, "--out", out)
+    assert result.exit_code == 0, result.output
+    # 2018-12-31 is a Monday; New Year's Day is an NYSE holiday
+    assert list(pd.read_csv(out)["Date"]) == ["2019-01-02", "2019-01-03", "2019-01-04"]
+    result = invoke("train", SP500, "--targets", "Close", "--macro", SP500, "--out", run, "-q")
+    assert result.exit_code == 2 and "is also a column of the data" in result.output

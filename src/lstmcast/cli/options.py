@@ -37,6 +37,9 @@ HELP: dict[str, str] = {
     "calendar": "Calendar features from the timestamps, known in advance: auto, none or e.g. "
     "hour,dayofweek,month.",
     "holidays": "Country code (e.g. US, DE, US-CA) for a public-holiday flag.",
+    "macro": "CSV/Parquet of macro data at its own frequency (a time column, value columns), "
+    "joined as-of as past covariates.",
+    "release_lag": "How long after its date a --macro value is public, e.g. 45D.",
     "exchange": "Market code (e.g. XNYS, XLON): predict's future trading days skip its holidays.",
     "id_embedding": "Width of a learned embedding of the series id (--id-col); 0 = none.",
     "fill": "Missing values.",

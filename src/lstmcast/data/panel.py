@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmcast.data.macro import Macro, check_reaches
 from lstmcast.data.scale import KINDS, fit_scaler
 from lstmcast.data.split import (
     Split,
@@ -590,3 +591,45 @@ def fit_panel_scaler(panel: Panel, split: PanelSplit, kind: str) -> PanelScaler:
         fitted = fit_scaler(panel.values[start + s.train[0] : start + s.train[1]], kind)
         center[i], scale[i] = fitted.center, fitted.scale
     return PanelScaler(kind, center, scale)
+
+
+def with_macro(panel: Panel, macro: Macro) -> Panel:
+    """`panel` with the macro columns joined as-of after its past covariates; rows before the
+    first release are dropped (a series left with no row is dropped with them)."""
+    if panel.time is None:
+        raise DataError(f"{macro.source}: joining macro data needs a time column in the data")
+    last = panel.time.max()
+    check_reaches(macro, last)
+    clash = [n for n in macro.names if n in panel.columns]
+    if clash:
+        raise DataError(f"{macro.source}: column '{clash[0]}' is also a column of the data")
+    joined = macro.as_of(panel.time)
+    keep = ~np.isnan(joined).any(axis=1)
+    n_past = panel.n_targets + len(panel.covariates)
+    values = np.concatenate(
+        [panel.values[:, :n_past], joined.astype(np.float32), panel.values[:, n_past:]], axis=1
+    )[keep]
+    lengths = np.add.reduceat(keep, panel.bounds[:-1]) if len(keep) else np.zeros(0, int)
+    lengths = np.where(np.diff(panel.bounds) > 0, lengths, 0)
+    alive = lengths > 0
+    st = panel.static
+    static = Static(
+        st.numeric_names,
+        st.numeric[alive] if len(st.numeric) else st.numeric,
+        st.categorical_names,
+        st.codes[alive] if len(st.codes) else st.codes,
+        st.categories,
+    )
+    return Panel(
+        values=values,
+        targets=panel.targets,
+        covariates=panel.covariates + macro.names,
+        future_covariates=panel.future_covariates,
+        bounds=np.concatenate([[0], np.cumsum(lengths[alive])]).astype(np.int64),
+        ids=tuple(i for i, a in zip(panel.ids, alive, strict=True) if a),
+        id_col=panel.id_col,
+        time=panel.time[keep],
+        time_col=panel.time_col,
+        freq=panel.freq,
+        static=static,
+    )

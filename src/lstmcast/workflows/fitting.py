@@ -31,6 +31,7 @@ from lstmcast.data import (
 )
 from lstmcast.data.calendar import calendar_features, calendar_spec, check_holidays
 from lstmcast.data.load import read_table_digest
+from lstmcast.data.macro import read_macro
 from lstmcast.data.panel import (
     Panel,
     PanelScaler,
@@ -38,6 +39,7 @@ from lstmcast.data.panel import (
     Static,
     panel_splits,
     prepare_panel,
+    with_macro,
 )
 from lstmcast.engine.batching import Layout
 from lstmcast.engine.training import Callback, TrainResult, train
@@ -59,6 +61,8 @@ class Columns:
     id_col: str | None = None
     future_covariates: tuple[str, ...] = ()
     static: tuple[str, ...] = ()
+    macro: str | None = None  # a macro table joined as-of (its columns become past covariates)
+    release_lag: str | None = None
 
     @classmethod
     def of(cls, config: RunConfig) -> Columns:
@@ -70,6 +74,8 @@ class Columns:
             config.id_col,
             tuple(config.future_covariates),
             tuple(config.static),
+            config.macro,
+            config.release_lag,
         )
 
 
@@ -146,6 +152,8 @@ def read_dataset(
         source=name,
         allow_constant=allow_constant,
     )
+    if columns.macro is not None:
+        panel = with_macro(panel, read_macro(columns.macro, columns.release_lag))
     return Dataset(panel, digest, name, columns, future)
 
 

@@ -429,6 +429,12 @@ class Forecaster:
     def _on_device(self, scaled: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
 
+    def _macro_columns(self) -> tuple[str, ...]:
+        """The past covariates that come from the --macro table (the last ones), not DATA."""
+        if self.config.macro is None:
+            return ()
+        return tuple(self._state().covariates[len(self.config.covariates) :])
+
     def _future_values(self, dataset: Dataset, future: DataLike | None) -> pd.DataFrame | None:
         """The known-future covariates' values after the observed rows: the table's trailing
         rows and the `future` table, indexed by (id, time)."""
@@ -542,6 +548,7 @@ class Forecaster:
         state = self._state()
         inputs = state.inputs
         needed = [*state.targets, *state.covariates, *inputs.future_covariates]
+        macro = self._macro_columns()
         if isinstance(data, Dataset):
             have = list(data.panel.columns)
             if have != needed:
@@ -550,14 +557,19 @@ class Forecaster:
                     f"{', '.join(needed)}"
                 )
             return data
+        own = tuple(c for c in state.covariates if c not in macro)  # the table's own columns
         columns = Columns(
             tuple(state.targets),
-            tuple(state.covariates),
+            own,
             state.time_col,
             self.config.fill,
             inputs.id_col,
             tuple(inputs.future_covariates),
+            (),
+            self.config.macro,
+            self.config.release_lag,
         )
+        needed = [c for c in needed if c not in macro]
         require = [*needed, *([inputs.id_col] if inputs.id_col else [])]
         return read_dataset(
             data, columns, allow_constant=True, require=require, future_rows=future_rows
