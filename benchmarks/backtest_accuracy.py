@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from common import machine
 
 import lstmcast
 
@@ -37,15 +36,6 @@ MODELS: dict[str, dict[str, Any]] = {
     "bidirectional": {},
     "seglstm": {"model_options": {"hidden": 128, "segment": 12}},
 }
-
-
-def machine() -> str:
-    import torch
-
-    return (
-        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
-        f"torch {torch.__version__}, lstmcast {lstmcast.__version__}"
-    )
 
 
 def main() -> None:

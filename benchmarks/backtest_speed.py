@@ -21,13 +21,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from typing import Any
 
 import numpy as np
+from common import machine, run_in_subprocess
 
 LOOKBACK, HORIZON, HIDDEN, BATCH, FOLDS, FEATURES = 24, 6, 32, 256, 5, 7
 TEST_SHARE = 0.2
@@ -153,31 +152,6 @@ def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
     return {**spec, **runner(spec["rows"], spec["epochs"], spec["refit"])}
 
 
-def run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--one", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {**spec, "error": f"timeout after {timeout:.0f}s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        return {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:160]}
-    return json.loads(lines[-1])
-
-
-def machine() -> str:
-    import torch
-
-    return (
-        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000)
@@ -198,7 +172,7 @@ def main() -> None:
                 "rows": args.rows,
                 "epochs": args.epochs,
             }
-            rows.append(run_in_subprocess(spec, args.timeout))
+            rows.append(run_in_subprocess(__file__, spec, args.timeout))
     print(
         f"# {machine()}; {args.rows} rows x {FEATURES}, lookback {LOOKBACK}, horizon "
         f"{HORIZON}, LSTM({HIDDEN}), batch {BATCH}, {args.epochs} epochs, {FOLDS} folds"

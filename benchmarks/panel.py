@@ -19,19 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import resource
-import subprocess
 import sys
 import time
 from typing import Any
 
+from common import machine, peak_rss_mb, run_in_subprocess
+
 LOOKBACK, HORIZON, HIDDEN, BATCH = 24, 6, 32, 256
 TRAIN_SHARE = 0.7  # val 0.1, test 0.2: lstmcast's defaults
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def panel_frame(series: int, rows: int) -> Any:
@@ -151,32 +146,6 @@ def measure_one(spec: dict[str, Any]) -> dict[str, Any]:
     return {**result, "peak_rss_mb": peak_rss_mb()}
 
 
-def run_in_subprocess(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
-    try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--one", json.dumps(spec)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-    except subprocess.TimeoutExpired:
-        return {"framework": spec["framework"], "error": f"timeout after {timeout:.0f}s"}
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        reason = (proc.stderr.strip().splitlines() or ["no output"])[-1][:160]
-        return {"framework": spec["framework"], "error": reason}
-    return json.loads(lines[-1])
-
-
-def machine() -> str:
-    import torch
-
-    return (
-        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
-        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--series", type=int, default=1000)
@@ -202,7 +171,9 @@ def main() -> None:
     kinds = ["panel", "wide"]
     if not args.no_darts and importlib.util.find_spec("darts") is not None:
         kinds.append("darts")
-    rows = [run_in_subprocess({**base, "framework": kind}, args.timeout) for kind in kinds]
+    rows = [
+        run_in_subprocess(__file__, {**base, "framework": kind}, args.timeout) for kind in kinds
+    ]
     print(
         f"# {machine()}; panel {args.series} series x {args.rows} rows, lookback {LOOKBACK}, "
         f"horizon {HORIZON}, LSTM({HIDDEN}), batch {BATCH}"

@@ -1,0 +1,45 @@
+"""What the benchmark scripts share: the machine line, peak RSS, and one measurement per
+subprocess (so each one's peak memory and warm-up are its own)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+from typing import Any
+
+
+def machine() -> str:
+    import torch
+
+    from lstmcast.version import __version__
+
+    return (
+        f"{platform.processor() or platform.machine()} CPU, {os.cpu_count()} cores, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
+        f"lstmcast {__version__}"
+    )
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_in_subprocess(script: str, spec: dict[str, Any], timeout: float) -> dict[str, Any]:
+    """Run `script --one SPEC` and return the last JSON line it printed (or the error)."""
+    try:
+        proc = subprocess.run(
+            [sys.executable, script, "--one", json.dumps(spec)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        return {**spec, "error": f"timeout after {timeout:.0f}s"}
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:160]}
+    return json.loads(lines[-1])
