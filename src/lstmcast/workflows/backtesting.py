@@ -39,6 +39,7 @@ from lstmcast.checks import check_choice, check_int
 from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Split, fit_scaler, split_windows
 from lstmcast.data.panel import Panel, PanelScaler, PanelSplit
+from lstmcast.data.split import _boundary
 from lstmcast.engine.batching import predict_windows
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError, DataError, ModelFileError
@@ -425,8 +426,6 @@ def _test_start(panel: Panel, config: RunConfig) -> int:
     if config.test_start is not None:
         if panel.time is None:
             raise DataError("--test-start needs a time column; the data has none")
-        from lstmcast.data.split import _boundary
-
         return int(panel.time.searchsorted(_boundary("test_start", config.test_start, panel.time)))
     return n - math.floor(n * config.test_fraction + 1e-9)
 
