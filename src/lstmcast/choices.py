@@ -100,6 +100,16 @@ class Protocol(StrEnum):
     ratio = "ratio"
 
 
+class Transform(StrEnum):
+    """What a target is trained as; forecasts are rebuilt to its level (see data.transform)."""
+
+    none = "none"
+    diff = "diff"
+    log = "log"
+    returns = "returns"
+    log_returns = "log-returns"
+
+
 def values(choices: type[StrEnum]) -> tuple[str, ...]:
     """The allowed values of `choices` as plain strings, in declaration order."""
     return tuple(member.value for member in choices)

@@ -14,6 +14,7 @@ from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
 from lstmcast.data.calendar import calendar_spec, check_exchange, check_holidays
 from lstmcast.data.macro import parse_lag
+from lstmcast.data.transform import DIFFERENCING, parse_transform
 from lstmcast.errors import ConfigError
 
 OPTIMIZERS = choices.values(choices.Optimizer)
@@ -50,6 +51,9 @@ class RunConfig:
     macro: str | None = None  # a table at its own frequency, joined as-of as past covariates
     release_lag: str | None = None  # e.g. "45D": a macro value is used only this long after
     id_embedding: int = 0  # width of a learned embedding of the series id (0 = none)
+    transform: str = "none"  # per target: "log-returns" or "Close=log-returns,Volume=log"
+    market: bool = False  # report return hit rates, Theil's U2 and a long/short illustration
+    cost_bps: float = 0.0  # the long/short illustration's cost per unit of position change
     fill: str = "error"
     scaler: str = "standard"
     val_fraction: float = 0.1
@@ -150,12 +154,38 @@ class RunConfig:
                     f"(0.5) need. Got {', '.join(map(str, self.quantiles or ()))}."
                 )
         self._check_panel()
+        self._check_market()
         if not isinstance(self.device, str) or not (
             self.device in ("auto", "cpu", "cuda", "mps") or self.device.startswith("cuda:")
         ):
             raise ConfigError(
                 f"The 'device' parameter must be auto, cpu, cuda or cuda:N. Got {self.device!r}."
             )
+
+    def _check_market(self) -> None:
+        """The target transform and the market measures (see lstmcast.data.transform)."""
+        object.__setattr__(self, "transform", parse_transform(self.transform))
+        if not isinstance(self.market, bool):
+            raise ConfigError(f"The 'market' option is true or false. Got {self.market!r}.")
+        cost = self.cost_bps
+        if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < 10000:
+            raise ConfigError(
+                f"The 'cost_bps' option is a cost in basis points in [0, 10000), e.g. 5. "
+                f"Got {cost!r} instead."
+            )
+        kinds = {part.rpartition("=")[2] for part in self.transform.split(",")}
+        if self.intervals and kinds & set(DIFFERENCING):
+            raise ConfigError(
+                f"Prediction intervals with --transform {self.transform} are not built yet: a "
+                f"level is a sum of forecast returns, and a band of each return is no band of "
+                f"the level (nor is repeat_last's). Use transform none or log for intervals."
+            )
+
+    @property
+    def wants_market(self) -> bool:
+        """The market measures: asked for, or implied by a returns transform."""
+        kinds = {part.rpartition("=")[2] for part in self.transform.split(",")}
+        return self.market or bool(kinds & {"returns", "log-returns"})
 
     def _check_panel(self) -> None:
         """The long-format and known-in-advance options (see lstmcast.data.panel)."""

@@ -541,9 +541,10 @@ def tune(
 
 
 def print_metrics(metrics: dict[str, Any]) -> None:
+    space = ", levels rebuilt from the trained transform" if "transform" in metrics else ""
     table = Table(
         title=f"{metrics['split']} split: {metrics['n_windows']} windows, "
-        f"horizon {metrics['horizon']}"
+        f"horizon {metrics['horizon']}{space}"
     )
     for column in ("model", "MSE (scaled)", "MAE (scaled)", "MSE", "MAE", "MASE", "direction"):
         table.add_column(column, justify="right" if column != "model" else "left")
@@ -561,10 +562,50 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     out.print(table)
     colour = "green" if metrics["beats_naive"] else "yellow"
     out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
+    if "transformed" in metrics:
+        trained = metrics["transformed"]
+        kinds = ", ".join(f"{c}={k}" for c, k in metrics["transform"].items())
+        out.print(
+            f"in the trained space ({kinds}): MSE {_fmt(trained['model']['original']['mse'])}"
+            f", repeat_last {_fmt(trained['repeat_last']['original']['mse'])}, skill "
+            f"{_fmt(trained['skill'])}",
+            highlight=False,
+        )
+    if "market" in metrics:
+        print_market(metrics["market"])
     if "intervals" in metrics:
         print_intervals(metrics["intervals"])
     if "per_series" in metrics:
         print_series(metrics)
+
+
+def print_market(report: dict[str, Any]) -> None:
+    """Per target: the sign-of-return hit rate beside always-up and the train majority,
+    Theil's U2, and the long/short illustration beside buy-and-hold."""
+    table = Table(title="market measures (levels; hit rate: sign of each step's return)")
+    columns = ("target", "hit rate", "always up", "majority", "Theil U2", "long/short", "Sharpe")
+    for column in (*columns, "buy & hold", "Sharpe "):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    hits, u2 = report["hit_rate"]["per_variable"], report["theil_u2"]["per_variable"]
+    for name, trade in report["trading"]["per_variable"].items():
+        strategy, hold = trade.get("strategy") or {}, trade.get("buy_and_hold") or {}
+        table.add_row(
+            name,
+            _fmt(hits[name]["model"]),
+            _fmt(hits[name]["always_up"]),
+            _fmt(hits[name]["majority"]),
+            _fmt(u2[name]),
+            _fmt(strategy.get("cumulative_return")),
+            _fmt(strategy.get("sharpe_annualised", strategy.get("sharpe"))),
+            _fmt(hold.get("cumulative_return")),
+            _fmt(hold.get("sharpe_annualised", hold.get("sharpe"))),
+        )
+    out.print(table)
+    out.print(
+        f"long/short: step-1 forecast sign, cost {report['trading']['cost_bps']:g} bps. "
+        "An illustration, not investment advice.",
+        highlight=False,
+    )
 
 
 SERIES_SHOWN = 20  # rows of the per-series table; metrics.json has every series

@@ -42,6 +42,11 @@ HELP: dict[str, str] = {
     "release_lag": "How long after its date a --macro value is public, e.g. 45D.",
     "exchange": "Market code (e.g. XNYS, XLON): predict's future trading days skip its holidays.",
     "id_embedding": "Width of a learned embedding of the series id (--id-col); 0 = none.",
+    "transform": "What targets train as: none, diff, log, returns, log-returns; one for all or "
+    "per column, e.g. Close=log-returns,Volume=log. Forecasts are rebuilt to levels.",
+    "market": "Report return hit rates, Theil's U2 and an illustrative long/short rule "
+    "(on with a returns transform).",
+    "cost_bps": "The long/short illustration's cost per unit of position change, in basis points.",
     "fill": "Missing values.",
     "scaler": "Scaling per variable, fit on the train split.",
     "val_fraction": "Share of rows for validation.",
@@ -92,6 +97,7 @@ SWITCHES = {  # bool fields: the on/off flag pair
     "bidirectional": "--bidirectional/--unidirectional",
     "cuda_graph": "--cuda-graph/--no-cuda-graph",
     "amp": "--amp/--no-amp",
+    "market": "--market/--no-market",
 }
 # Not a RunConfig field: a shortcut for model_options' revin (the lstm family's per-window
 # normalisation), which the README's recipes use.

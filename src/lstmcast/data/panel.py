@@ -69,7 +69,9 @@ class Panel:
     - `ids` one label per series (a wide table: the one id ""), `id_col` None for wide data;
     - `time` the stacked timestamps (increasing within each series) or None;
     - `freq` the frequency most series share (None when none is regular);
-    - `static` the static covariates (per series).
+    - `static` the static covariates (per series);
+    - `levels` (T, V) float64: the targets' own values when the targets hold a transform of
+      them (see lstmcast.data.transform), else None.
     """
 
     values: np.ndarray
@@ -83,6 +85,7 @@ class Panel:
     time_col: str | None = None
     freq: str | None = None
     static: Static = field(default_factory=Static)
+    levels: np.ndarray | None = None
 
     @classmethod
     def single(cls, series: TimeSeries) -> Panel:

@@ -56,3 +56,41 @@ def synthetic_panel(
             )
         )
     return pd.concat(frames, ignore_index=True)
+
+
+def synthetic_prices(
+    n_tickers: int = 5,
+    n_rows: int = 1500,
+    *,
+    seed: int = 0,
+    momentum: float = 0.15,
+    volatility: float = 0.01,
+) -> pd.DataFrame:
+    """A long table of daily closes on business days: `ticker`, `date`, `close`. Each price is
+    a geometric random walk whose log-returns carry a predictable part: an AR(1) with
+    coefficient `momentum` (0 = a pure random walk: nothing to find) plus a weekday effect,
+    on top of a market factor every ticker shares and its own noise."""
+    n_tickers = check_int("n_tickers", n_tickers)
+    n_rows = check_int("n_rows", n_rows, minimum=8)
+    rng = np.random.default_rng(seed)
+    dates = pd.bdate_range("2015-01-05", periods=n_rows)
+    weekday = 0.1 * volatility * np.cos(2 * np.pi * dates.dayofweek.to_numpy() / 5)
+    market = rng.normal(0, 0.6 * volatility, n_rows)
+    frames = []
+    for i in range(n_tickers):
+        shock = market + rng.normal(0, 0.8 * volatility, n_rows) + weekday
+        returns = np.empty(n_rows)
+        returns[0] = shock[0]
+        for t in range(1, n_rows):
+            returns[t] = momentum * returns[t - 1] + shock[t]
+        start = float(rng.uniform(20, 200))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "ticker": f"T{i:02d}",
+                    "date": dates,
+                    "close": start * np.exp(np.cumsum(returns + 0.0002)),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmcast.data.transform import rebuild
 from lstmcast.evaluation.intervals import (
     crps_from_quantiles,
     interval_metrics,
@@ -50,6 +51,7 @@ class Backtest:
     quantiles_scaled: np.ndarray | None = None
     taus: tuple[float, ...] = ()
     series_start: np.ndarray | None = None  # (N,) the first stacked row of each one's series
+    transformed: Backtest | None = None  # in levels: the same forecasts in the trained space
 
     @property
     def naive_scaled(self) -> np.ndarray:
@@ -94,7 +96,73 @@ class Backtest:
             pick(self.quantiles_scaled),
             self.taus,
             pick(self.series_start),
+            None if self.transformed is None else self.transformed.subset(mask),
         )
+
+
+def in_levels(
+    backtest: Backtest,
+    levels: np.ndarray,
+    kinds: tuple[str, ...],
+    unscale: tuple[np.ndarray, np.ndarray],
+) -> Backtest:
+    """`backtest` of transformed targets as a Backtest of their levels: forecasts rebuilt from
+    each window's last observed level, actual values from the stacked (T, V) `levels`, on the
+    scale of the levels' scaler `unscale` (each window's (center, scale), (N, V)); the original
+    is kept as `.transformed`. Bands are mapped through the (monotone, per-step) rebuild, which
+    only a non-cumulative transform allows (the config refuses intervals otherwise)."""
+    L, H = backtest.lookback, backtest.actual_scaled.shape[1]
+    last = levels[backtest.starts + L - 1].astype(np.float64)  # (N, V)
+    actual = levels[backtest.starts[:, None] + L + np.arange(H)].astype(np.float64)
+    center, scale = unscale
+
+    def scaled(x: np.ndarray) -> np.ndarray:
+        shape = (x.shape[0],) + (1,) * (x.ndim - 2) + (x.shape[-1],)
+        return (x - center.reshape(shape)) / scale.reshape(shape)
+
+    def rebuilt(y_scaled: np.ndarray) -> np.ndarray:
+        return scaled(rebuild(backtest.original(y_scaled), last, kinds))
+
+    bands = None
+    if backtest.bands is not None:
+        b = backtest.bands
+
+        def mapped(edges: np.ndarray) -> np.ndarray:
+            return np.stack([rebuilt(edges[..., k]) for k in range(edges.shape[-1])], axis=-1)
+
+        lower, upper = mapped(b.lower), mapped(b.upper)
+        naive_lower, naive_upper = mapped(b.naive_lower), mapped(b.naive_upper)
+        bands = Bands(
+            b.levels,
+            np.minimum(lower, upper),
+            np.maximum(lower, upper),
+            np.minimum(naive_lower, naive_upper),
+            np.maximum(naive_lower, naive_upper),
+        )
+    last_scaled = scaled(last[:, None, :])[:, 0, :]
+    return Backtest(
+        backtest.starts,
+        L,
+        scaled(actual),
+        rebuilt(backtest.predicted_scaled),
+        last_scaled,
+        center,
+        scale,
+        backtest.series,
+        backtest.ids,
+        bands,
+        None if backtest.quantiles_scaled is None else _rebuilt_quantiles(backtest, rebuilt),
+        backtest.taus,
+        backtest.series_start,
+        transformed=backtest,
+    )
+
+
+def _rebuilt_quantiles(backtest: Backtest, rebuilt: Any) -> np.ndarray:
+    q = backtest.quantiles_scaled
+    if q is None:
+        raise ValueError("no quantiles")
+    return np.sort(np.stack([rebuilt(q[..., k]) for k in range(q.shape[-1])], axis=-1), axis=-1)
 
 
 def make_backtest(
@@ -284,7 +352,8 @@ def forecast_frame(
     time: pd.DatetimeIndex | None,
     id_col: str | None = None,
 ) -> pd.DataFrame:
-    """Long table: one row per window origin, step and variable, in original units; with
+    """Long table: one row per window origin, step and variable, in original units (levels;
+    with a target transform also the trained values, `*_transformed`); with
     `id_col`, a first column of that name holds each row's series id. Without a time column
     the origin and time are row numbers within the series."""
     n, horizon, n_vars = backtest.actual_scaled.shape
@@ -310,6 +379,10 @@ def forecast_frame(
             "repeat_last": backtest.original(backtest.naive_scaled).ravel(),
         }
     )
+    if backtest.transformed is not None:  # the same forecasts in the trained space
+        trained = backtest.transformed
+        frame["actual_transformed"] = trained.original(trained.actual_scaled).ravel()
+        frame["forecast_transformed"] = trained.original(trained.predicted_scaled).ravel()
     if backtest.bands is not None:
         lower = backtest.original_levels(backtest.bands.lower)
         upper = backtest.original_levels(backtest.bands.upper)

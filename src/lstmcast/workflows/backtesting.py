@@ -358,6 +358,11 @@ def backtest(
     backtest.json holds. `on_fold(summary)` is called after each fold (progress output)."""
     if config.id_col is not None:
         raise ConfigError("backtest takes one wide table for now; --id-col is not supported yet")
+    if config.transform != "none":
+        raise ConfigError(
+            "backtest does not take --transform yet; use train/evaluate, whose report has the "
+            "levels and the trained space"
+        )
     dataset = read_dataset(data, Columns.of(config))
     panel = dataset.panel
     n = len(panel)

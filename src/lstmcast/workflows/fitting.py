@@ -28,6 +28,7 @@ from lstmcast.data import (
     split_by_fraction,
     split_by_time,
     split_windows,
+    transform,
 )
 from lstmcast.data.calendar import calendar_features, calendar_spec, check_holidays
 from lstmcast.data.load import read_table_digest
@@ -63,6 +64,7 @@ class Columns:
     static: tuple[str, ...] = ()
     macro: str | None = None  # a macro table joined as-of (its columns become past covariates)
     release_lag: str | None = None
+    transform: str = "none"  # the targets' transform (see lstmcast.data.transform)
 
     @classmethod
     def of(cls, config: RunConfig) -> Columns:
@@ -76,6 +78,7 @@ class Columns:
             tuple(config.static),
             config.macro,
             config.release_lag,
+            config.transform,
         )
 
 
@@ -154,6 +157,9 @@ def read_dataset(
     )
     if columns.macro is not None:
         panel = with_macro(panel, read_macro(columns.macro, columns.release_lag))
+    kinds = transform.resolve(columns.transform, panel.targets)
+    if not transform.is_identity(kinds):
+        panel = transform.transform_panel(panel, kinds, name)
     return Dataset(panel, digest, name, columns, future)
 
 
@@ -481,6 +487,8 @@ class FittedState:
     data_sha256: str
     calibration: Calibration | None = None  # prediction intervals (None: point forecasts)
     inputs: Inputs = field(default_factory=lambda: Inputs(ids=("",)))
+    levels: transform.LevelState | None = None  # with a target transform: the level side
+    up_fraction: np.ndarray | None = None  # (V,) share of up moves of the train levels
 
     @property
     def layout(self) -> Layout:

@@ -4,6 +4,7 @@ forecast every window of a split, predict; `save`/`load` go through `modelfile`.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,16 +25,19 @@ from lstmcast.data.panel import (
     panel_starts,
 )
 from lstmcast.data.panel import window_series as panel_window_series
+from lstmcast.data.transform import LevelState, rebuild, resolve
 from lstmcast.engine.training import Callback, TrainResult, resolve_device
 from lstmcast.errors import ConfigError, DataError, NotFittedError
 from lstmcast.evaluation.backtest import (
     Backtest,
     forecast_frame,
+    in_levels,
     level_name,
     make_backtest,
     per_series_report,
     report,
 )
+from lstmcast.evaluation.market import market_report
 from lstmcast.evaluation.metrics import naive_one_step_mae
 from lstmcast.workflows import modelfile
 from lstmcast.workflows.calibration import (
@@ -146,6 +150,8 @@ class Forecaster:
             data_sha256=dataset.sha256,
             calibration=calibration,
             inputs=inputs,
+            levels=_fit_levels(panel, split, cfg),
+            up_fraction=_up_fraction(_level_values(panel), panel, split, V),
         )
         return self
 
@@ -242,6 +248,9 @@ class Forecaster:
             taus=self.config.head_quantiles() if outputs.quantiles is not None else (),
             series_start=panel.bounds[panel_window_series(panel.bounds, starts)],
         )
+        if state.levels is not None and panel.levels is not None:
+            unscale = state.levels.scaler.params(window_series, V, np.float64)
+            result = in_levels(result, panel.levels, state.levels.kinds, unscale)
         return result, panel
 
     def report(self, forecasts: Backtest, split: str = "test") -> dict[str, Any]:
@@ -249,13 +258,11 @@ class Forecaster:
         units, overall, per variable and per horizon step, with the skill score; for many
         series also per series, each beside that series' repeat_last."""
         state = self._state()
-        metrics = report(
-            forecasts,
-            state.targets,
-            self.config.model,
-            state.naive_mae_scaled,
-            state.naive_mae_original,
-        )
+        naive_scaled, naive_original = state.naive_mae_scaled, state.naive_mae_original
+        if state.levels is not None and forecasts.transformed is not None:
+            naive_scaled = state.levels.naive_mae_scaled
+            naive_original = state.levels.naive_mae_original
+        metrics = report(forecasts, state.targets, self.config.model, naive_scaled, naive_original)
         if "intervals" in metrics and state.calibration is not None:
             metrics["intervals"]["method"] = state.calibration.method
             metrics["intervals"]["calibration_windows"] = state.calibration.n_windows
@@ -265,6 +272,19 @@ class Forecaster:
             "horizon": self.config.horizon,
             **metrics,
         }
+        if forecasts.transformed is not None and state.levels is not None:
+            transformed = report(
+                forecasts.transformed,
+                state.targets,
+                self.config.model,
+                state.naive_mae_scaled,
+                state.naive_mae_original,
+            )
+            transformed.pop("intervals", None)
+            result["transform"] = dict(zip(state.targets, state.levels.kinds, strict=True))
+            result["transformed"] = transformed
+        if self.config.wants_market:
+            result["market"] = self._market(forecasts)
         if state.inputs.id_col is not None:
             result["n_series"] = len(np.unique(forecasts.series))
             result["skipped_series"] = [
@@ -274,10 +294,31 @@ class Forecaster:
                 forecasts,
                 state.targets,
                 self.config.model,
-                state.naive_mae_scaled,
-                state.naive_mae_original,
+                naive_scaled,
+                naive_original,
             )
         return result
+
+    def _market(self, forecasts: Backtest) -> dict[str, Any]:
+        """Return hit rates, Theil's U2 and the long/short illustration, in levels."""
+        state = self._state()
+        report = market_report(
+            forecasts.original(forecasts.actual_scaled),
+            forecasts.original(forecasts.predicted_scaled),
+            forecasts.original(forecasts.last_scaled),
+            forecasts.series,
+            forecasts.starts,
+            state.targets,
+            up_fraction=state.up_fraction,
+            cost_bps=self.config.cost_bps,
+            freq=state.freq,
+        )
+        for block in report["trading"]["per_variable"].values():  # series by id, not index
+            if "per_series" in block:
+                block["per_series"] = {
+                    forecasts.ids[int(k)]: v for k, v in block["per_series"].items()
+                }
+        return report
 
     def evaluate(
         self,
@@ -368,6 +409,10 @@ class Forecaster:
         outputs = self._outputs(tensor, starts, levels)
         center, scale = state.scaler.params(model_ids, V, np.float64)
         point = outputs.point * scale[:, None, :] + center[:, None, :]  # (S, H, V)
+        level_state, last_level = state.levels, None
+        if level_state is not None and panel.levels is not None:  # from the last level
+            last_level = panel.levels[[int(panel.bounds[i + 1]) - 1 for i in chosen]]
+            point = rebuild(point, last_level, level_state.kinds)
         columns: dict[str, np.ndarray] = {
             target: point[:, :, v].ravel() for v, target in enumerate(state.targets)
         }
@@ -380,6 +425,10 @@ class Forecaster:
             for k, level in enumerate(levels):
                 lower = bands.lower[..., k] * scale[:, None, :] + center[:, None, :]
                 upper = bands.upper[..., k] * scale[:, None, :] + center[:, None, :]
+                if level_state is not None and last_level is not None:  # per step: monotone
+                    lower = rebuild(lower, last_level, level_state.kinds)
+                    upper = rebuild(upper, last_level, level_state.kinds)
+                    lower, upper = np.minimum(lower, upper), np.maximum(lower, upper)
                 for v, target in enumerate(state.targets):
                     columns[f"{target}_lower_{level_name(level)}"] = lower[:, :, v].ravel()
                     columns[f"{target}_upper_{level_name(level)}"] = upper[:, :, v].ravel()
@@ -568,6 +617,7 @@ class Forecaster:
             (),
             self.config.macro,
             self.config.release_lag,
+            self.config.transform,
         )
         needed = [c for c in needed if c not in macro]
         require = [*needed, *([inputs.id_col] if inputs.id_col else [])]
@@ -607,6 +657,41 @@ def _naive_mae(values: np.ndarray, panel: Panel, split: PanelSplit, n_targets: i
         return naive_one_step_mae(pieces[0])
     diffs = np.concatenate([np.abs(np.diff(p.astype(np.float64), axis=0)) for p in pieces])
     return diffs.mean(axis=0)
+
+
+def _level_values(panel: Panel) -> np.ndarray:
+    """(T, V) the targets' levels (the targets themselves without a transform)."""
+    return panel.levels if panel.levels is not None else panel.values[:, : panel.n_targets]
+
+
+def _fit_levels(panel: Panel, split: PanelSplit, config: RunConfig) -> LevelState | None:
+    """A transformed run's level side: each series' scaler of its train levels, MASE's scale."""
+    if panel.levels is None:
+        return None
+    V = panel.n_targets
+    levels = dataclasses.replace(panel, values=panel.levels)
+    scaler = fit_panel_scaler(levels, split, config.scaler)
+    scaled = scaler.transform_rows(panel.levels, panel.series_of_rows())
+    return LevelState(
+        resolve(config.transform, panel.targets),
+        scaler,
+        _naive_mae(scaled, panel, split, V),
+        _naive_mae(panel.levels, panel, split, V),
+    )
+
+
+def _up_fraction(levels: np.ndarray, panel: Panel, split: PanelSplit, n_targets: int) -> np.ndarray:
+    """(V,) the share of up moves among the moves of the train rows (the majority direction,
+    decided on train), never across a series boundary."""
+    ups = np.zeros(n_targets)
+    moves = np.zeros(n_targets)
+    for i, s in enumerate(split.splits):
+        if s is not None:
+            start = int(panel.bounds[i])
+            change = np.diff(levels[start + s.train[0] : start + s.train[1], :n_targets], axis=0)
+            ups += (change > 0).sum(axis=0)
+            moves += (change != 0).sum(axis=0)
+    return np.divide(ups, moves, out=np.full(n_targets, 0.5), where=moves > 0)
 
 
 def load(path: str | Path, device: str = "auto") -> Forecaster:

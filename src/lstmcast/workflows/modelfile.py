@@ -14,6 +14,7 @@ from lstmcast import models
 from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Split
 from lstmcast.data.panel import PanelScaler, PanelSplit
+from lstmcast.data.transform import LevelState
 from lstmcast.engine.training import TrainResult
 from lstmcast.errors import ConfigError, ModelFileError
 from lstmcast.files import atomic_write, versions, write_json
@@ -59,6 +60,8 @@ def save(config: RunConfig, state: FittedState, path: str | Path) -> Path:
         "n_train_windows": state.n_train_windows,
         "data_sha256": state.data_sha256,
         "calibration": None if state.calibration is None else state.calibration.to_dict(),
+        "levels": None if state.levels is None else state.levels.to_dict(),
+        "up_fraction": None if state.up_fraction is None else [float(v) for v in state.up_fraction],
         "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -140,6 +143,10 @@ def load(path: str | Path) -> tuple[RunConfig, FittedState]:
             if content.get("calibration") is None
             else Calibration.from_dict(content["calibration"], f"'{config_file}'"),
             inputs=inputs,
+            levels=LevelState.from_dict(content.get("levels")),
+            up_fraction=None
+            if content.get("up_fraction") is None
+            else np.asarray(content["up_fraction"], dtype=np.float64),
         )
     except (KeyError, TypeError, ValueError, ConfigError, AttributeError) as exc:
         raise ModelFileError(f"'{config_file}' is malformed: {type(exc).__name__}: {exc}") from exc

@@ -75,7 +75,9 @@ def write_future(
     series = panel.series(0)
     index = series.time if series.time is not None else pd.RangeIndex(len(series))
     targets = forecaster.state_.targets
-    history = pd.DataFrame(series.values[:, : len(targets)], columns=targets, index=index)
+    levels = panel.levels[panel.rows(0)] if panel.levels is not None else None
+    shown = levels if levels is not None else series.values[:, : len(targets)]
+    history = pd.DataFrame(shown, columns=targets, index=index)
     title = f"{forecaster.config.model}: forecast"
     if panel.id_col is not None:
         ahead = ahead.drop(columns=[panel.id_col]).set_index(panel.time_col or "step")
