@@ -15,6 +15,15 @@ class Fill(StrEnum):
     interpolate = "interpolate"
 
 
+class Duplicates(StrEnum):
+    """What to do with rows that repeat a timestamp (of one series)."""
+
+    error = "error"
+    first = "first"
+    last = "last"
+    mean = "mean"
+
+
 class ScalerKind(StrEnum):
     standard = "standard"
     minmax = "minmax"

@@ -23,6 +23,7 @@ _POSITIVE = ("lookback", "horizon", "stride", "epochs", "batch_size", "plot_step
 _NON_NEGATIVE = ("patience", "divergence_retries", "seed", "id_embedding")
 _CHOICES = {
     "fill": choices.Fill,
+    "duplicates": choices.Duplicates,
     "scaler": choices.ScalerKind,
     "optimizer": choices.Optimizer,
     "loss": choices.Loss,
@@ -55,6 +56,7 @@ class RunConfig:
     market: bool = False  # report return hit rates, Theil's U2 and a long/short illustration
     cost_bps: float = 0.0  # the long/short illustration's cost per unit of position change
     fill: str = "error"
+    duplicates: str = "error"  # rows repeating a timestamp: error | first | last | mean
     scaler: str = "standard"
     val_fraction: float = 0.1
     test_fraction: float = 0.2

@@ -14,6 +14,10 @@ class ConfigError(LstmcastError, ValueError):
     """A parameter or option has a value that is not allowed."""
 
 
+class TrainingError(LstmcastError):
+    """Training ended without a usable model (e.g. every epoch diverged)."""
+
+
 class ModelFileError(LstmcastError):
     """A saved model directory is missing, corrupt, from elsewhere or from a newer format."""
 

@@ -1,15 +1,22 @@
 """Writing files without losing them: every file lstmcast writes goes to a temporary file
 beside its destination and is renamed over it, so a crash leaves the old file or the new one,
-never half of one. Also the library versions recorded beside every result."""
+never half of one. A run directory is one unit (`staged_directory`): assembled aside under a
+lock and swapped in whole. Also the library versions recorded beside every result."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from lstmcast.errors import ConfigError
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -29,6 +36,69 @@ def atomic_write(path: Path, data: bytes) -> None:
 
 def write_json(path: Path, content: Any) -> None:
     atomic_write(path, (json.dumps(content, indent=2, allow_nan=False) + "\n").encode())
+
+
+def check_output_dir(path: Path, option: str = "--out") -> None:
+    """ConfigError, before any work, when `path` cannot become a directory."""
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{option} {path} is a file; name a directory")
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not os.access(parent, os.W_OK):
+        raise ConfigError(f"{option} {path}: cannot write under {parent}")
+
+
+def check_output_file(path: Path, option: str = "--out") -> None:
+    """ConfigError, before any work, when `path` cannot be written as a file."""
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a directory; name a file")
+
+
+def staging_path(out: Path) -> Path:
+    """Where the run that will become `out` is assembled (and its checkpoint kept)."""
+    return out.parent / f".{out.name}.partial"
+
+
+@contextlib.contextmanager
+def staged_directory(out: Path, *, resume: bool = False) -> Iterator[Path]:
+    """A directory to write a whole run into, swapped in at `out` when the block ends.
+
+    One writer at a time: a lock beside `out` is held throughout (a second process gets a
+    ConfigError naming the holder; a dead holder's lock is released by the OS). The run is
+    built in `.<name>.partial` beside `out`, so a reader sees the old run or the new one,
+    never a mix, and no file of an earlier run survives. On an error or a kill the partial
+    directory stays (with the training checkpoint, for `resume=True`)."""
+    from filelock import FileLock, Timeout
+
+    check_output_dir(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(out.parent / f".{out.name}.lock"))
+    holder = out.parent / f".{out.name}.lock.owner"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        who = holder.read_text().strip() if holder.is_file() else "another process"
+        raise ConfigError(
+            f"--out {out} is being written by {who}; wait for it or pick another --out"
+        ) from None
+    try:
+        holder.write_text(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
+        staging = staging_path(out)
+        if not resume and staging.exists():
+            shutil.rmtree(staging)
+        if resume and not staging.is_dir():
+            raise ConfigError(f"--resume: nothing to resume for {out} (no {staging.name})")
+        staging.mkdir(exist_ok=True)
+        yield staging
+        old = out.parent / f".{out.name}.old"
+        if old.exists():
+            shutil.rmtree(old)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(staging, out)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        holder.unlink(missing_ok=True)
+        lock.release()
 
 
 def versions() -> dict[str, str]:

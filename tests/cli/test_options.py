@@ -34,6 +34,7 @@ SAMPLES: dict[str, tuple[list[str], object, str]] = {
     "market": (["--market"], True, "true"),
     "cost_bps": (["--cost-bps", "5"], 5.0, "5"),
     "fill": (["--fill", "ffill"], "ffill", '"ffill"'),
+    "duplicates": (["--duplicates", "last"], "last", '"last"'),
     "scaler": (["--scaler", "minmax"], "minmax", '"minmax"'),
     "val_fraction": (["--val-fraction", "0.15"], 0.15, "0.15"),
     "test_fraction": (["--test-fraction", "0.25"], 0.25, "0.25"),

@@ -134,3 +134,29 @@ def test_the_report_has_baselines_intervals_and_the_files(frame, tmp_path):
         "repeat_last",
     ]
     assert len(table) == report["n_origins"] * 3 * 4  # origins x horizon x targets
+
+
+def test_a_backtest_killed_inside_a_fold_goes_on_from_its_last_epoch(frame, tmp_path):
+    config = make_config({**CONFIG, "epochs": 4, "patience": 0})
+    plan = Plan(folds=2, refit="every")
+    whole = backtest(frame, config, plan, tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+
+    def stop_in_fold_two(epoch):
+        if (tmp_path / "cut" / "folds" / "fold_1.json").exists() and epoch.number == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        backtest(frame, config, plan, tmp_path / "cut", callbacks=[stop_in_fold_two])
+    state = tmp_path / "cut" / "checkpoint" / "state.json"
+    assert json.loads(state.read_text())["epoch"] == 2  # fold 2's epochs 1-2 are kept
+    epochs = []
+    backtest(frame, config, plan, tmp_path / "cut", callbacks=[lambda e: epochs.append(e.number)])
+    assert epochs == [3, 4]  # only what was lost is trained again
+    np.testing.assert_array_equal(
+        fold_arrays(tmp_path / "whole", 2)["forecast"], fold_arrays(tmp_path / "cut", 2)["forecast"]
+    )
+    assert whole["diebold_mariano"] is not None
+    assert not (tmp_path / "cut" / "checkpoint").exists()

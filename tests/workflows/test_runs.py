@@ -3,7 +3,6 @@ options before the first one trains."""
 
 from __future__ import annotations
 
-import builtins
 import json
 from pathlib import Path
 
@@ -20,12 +19,12 @@ def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
     csv_file, tmp_path, monkeypatch
 ):
     opened, validated, forecast_sets = [], [], []
-    real_open = builtins.open
+    real_read = Path.read_bytes
 
-    def counting_open(file, *args, **kwargs):
-        if isinstance(file, str | Path) and Path(file).resolve() == Path(csv_file).resolve():
-            opened.append(file)
-        return real_open(file, *args, **kwargs)
+    def counting_read(self):
+        if self.resolve() == Path(csv_file).resolve():
+            opened.append(self)
+        return real_read(self)
 
     real_prepare, real_predict = fitting.prepare_panel, calibration.predict_windows
 
@@ -37,7 +36,7 @@ def test_a_run_reads_and_validates_its_data_once_and_forecasts_test_once(
         forecast_sets.append(len(starts))
         return real_predict(model, series, starts, lookback, *args, **kwargs)
 
-    monkeypatch.setattr(builtins, "open", counting_open)
+    monkeypatch.setattr(Path, "read_bytes", counting_read)
     monkeypatch.setattr(fitting, "prepare_panel", counting_prepare)
     monkeypatch.setattr(calibration, "predict_windows", counting_predict)
     config = make_config({"model": "linear", "lookback": 12, "horizon": 2, "epochs": 2})
@@ -68,3 +67,20 @@ def test_compare_checks_every_model_before_the_first_trains(csv_file, monkeypatc
     with pytest.raises(ConfigError, match=r"'period' parameter .* must be <= the lookback"):
         runs.compare_models(csv_file, base, ["linear", "seasonal_naive"], None)
     assert trained == []
+
+
+def test_a_row_number_column_is_not_forecast_and_the_run_says_so(tmp_path):
+    import numpy as np
+    import pandas as pd
+
+    from lstmcast.config import make_config
+    from lstmcast.workflows.runs import train_run
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"rownames": np.arange(1, 121), "y": rng.normal(size=120).cumsum()})
+    path = tmp_path / "r_export.csv"
+    frame.to_csv(path, index=False)
+    metrics = train_run(path, make_config({"model": "linear", "epochs": 2}), tmp_path / "run")
+    assert list(metrics["model"]["per_variable"]) == ["y"]
+    assert any("rownames number the rows" in n for n in metrics["notes"])
+    assert any("no time column" in n for n in metrics["notes"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,15 +35,25 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 @contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Turn lstmcast's own errors (bad data, options, model files) into one line + exit 2."""
+def user_errors(resume_hint: bool = False) -> Iterator[None]:
+    """Turn lstmcast's own errors (bad data, options, model files) into one line + exit 2;
+    Ctrl-C exits 130 (with `resume_hint`, saying how to go on from the checkpoint)."""
     try:
         yield
     except LstmcastError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        err.print("interrupted")
+        if resume_hint:
+            words = [w for w in sys.argv if w != "--resume"]
+            command = shlex.join(["lstmcast", *words[1:], "--resume"])
+            err.print(
+                f"interrupted; the last finished epoch is saved. Resume with: {command}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        else:
+            err.print("interrupted")
         raise typer.Exit(130) from None
 
 
@@ -136,16 +147,38 @@ def train(
     ),
     config: ConfigOpt = None,
     quiet: Quiet = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Go on from the checkpoint an interrupted or killed run left for --out.",
+        ),
+    ] = False,
+    allow_untrained: Annotated[
+        bool,
+        typer.Option(
+            "--allow-untrained",
+            help="Keep a model that learned nothing (every epoch diverged or none improved).",
+        ),
+    ] = False,
     *,
     run: dict[str, Any],
 ) -> None:
-    """Train a model, evaluate it on the test split beside repeat_last, and write the run."""
-    with user_errors():
+    """Train a model, evaluate it on the test split beside repeat_last, and write the run.
+    A checkpoint is kept after every epoch: after Ctrl-C or a kill, add --resume."""
+    with user_errors(resume_hint=True):
         run_config = resolve_config(config, run)
         from lstmcast.workflows.runs import train_run
 
         with epoch_progress(err, quiet) as callbacks:
-            metrics = train_run(resolve_data(data), run_config, out_dir, callbacks=callbacks)
+            metrics = train_run(
+                resolve_data(data),
+                run_config,
+                out_dir,
+                callbacks=callbacks,
+                resume=resume,
+                allow_untrained=allow_untrained,
+            )
         warn_if_diverged(metrics["training"])
         print_metrics(metrics)
         err.print(f"wrote {out_dir}", highlight=False)
@@ -562,6 +595,10 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     out.print(table)
     colour = "green" if metrics["beats_naive"] else "yellow"
     out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
+    for note in metrics.get("notes", []):
+        out.print(f"[yellow]note:[/] {note}", highlight=False)
+    if "far_from_training" in metrics:
+        out.print(f"[yellow]warning:[/] {metrics['far_from_training']['note']}", highlight=False)
     if "transformed" in metrics:
         trained = metrics["transformed"]
         kinds = ", ".join(f"{c}={k}" for c, k in metrics["transform"].items())

@@ -48,6 +48,8 @@ HELP: dict[str, str] = {
     "(on with a returns transform).",
     "cost_bps": "The long/short illustration's cost per unit of position change, in basis points.",
     "fill": "Missing values.",
+    "duplicates": "Rows repeating a timestamp (of one series): error, or keep the first, the "
+    "last, or their mean.",
     "scaler": "Scaling per variable, fit on the train split.",
     "val_fraction": "Share of rows for validation.",
     "test_fraction": "Share of rows for test.",
@@ -87,6 +89,7 @@ HELP: dict[str, str] = {
 CHOICES: dict[str, type[StrEnum]] = {
     "model": choices.Model,
     "fill": choices.Fill,
+    "duplicates": choices.Duplicates,
     "scaler": choices.ScalerKind,
     "activation": choices.Activation,
     "optimizer": choices.Optimizer,

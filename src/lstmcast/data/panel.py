@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lstmcast.checks import check_choice
 from lstmcast.data.macro import Macro, check_reaches
 from lstmcast.data.scale import KINDS, fit_scaler
 from lstmcast.data.split import (
@@ -28,17 +29,23 @@ from lstmcast.data.split import (
     split_windows,
 )
 from lstmcast.data.validate import (
+    DUPLICATES,
     TimeSeries,
     _detect_time_col,
     _infer_freq,
     _listing,
-    _looks_numeric,
     _no_repeats,
     _show,
-    _to_datetime,
+    _time_index,
     _to_float,
     as_float32,
+    auto_targets,
+    breaks_line,
+    collapse,
+    one_line_names,
+    one_row_per_key,
     prepare,
+    row_list,
 )
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 
@@ -154,15 +161,20 @@ def prepare_panel(
     fill: str = "error",
     source: str = "data",
     allow_constant: bool = False,
+    duplicates: str = "error",
 ) -> Panel:
     """Check `frame` and turn it into a `Panel`; DataError names the first problem.
 
     Without `id_col` the table is one wide series (`prepare`, then `Panel.single`); static
     covariates then make no sense and are refused. With it, rows are grouped by id (in order
-    of first appearance) and sorted by time within each id; a missing id, a repeated
-    (id, time) pair, a static column that varies within an id, or an empty cell (with
-    fill "error") is named with its row (1 = first data row).
+    of first appearance) and sorted by time within each id; a missing id, a static column
+    that varies within an id, or an empty cell (with fill "error") is named with its row
+    (1 = first data row). Default targets skip row-number columns (`index_columns`).
+    duplicates: rows repeating an (id, time) pair - "error" names the first, "first"/"last"
+    keep that row of each pair, "mean" averages their targets and covariates (static
+    columns agree within a series anyway); resolved after sorting, before gaps are filled.
     """
+    check_choice("duplicates", duplicates, DUPLICATES, quote=True)
     covariates, future_covariates, static = list(covariates), list(future_covariates), list(static)
     if id_col is None:
         if static:
@@ -175,6 +187,7 @@ def prepare_panel(
             fill=fill,
             source=source,
             allow_constant=allow_constant,
+            duplicates=duplicates,
         )
         panel = Panel.single(series)
         n_past = len(covariates)
@@ -194,6 +207,7 @@ def prepare_panel(
     frame = frame.set_axis([str(c) for c in frame.columns], axis=1)
     names = list(frame.columns)
     _no_repeats(names, source, "the table's header")
+    one_line_names(names, source)
     if id_col not in names:
         raise DataError(
             f"{source}: unknown column '{id_col}' in --id-col; available: {_listing(names)}"
@@ -239,42 +253,36 @@ def prepare_panel(
             f"a series id"
         )
     ids_text = raw_ids.astype(str).to_numpy()
+    broken = [i for i, text in enumerate(ids_text) if breaks_line(text)]
+    if broken:
+        row = broken[0]
+        raise DataError(
+            f"{source}: column '{id_col}' row {row + 1} holds {_show(raw_ids.iloc[row])}, "
+            f"which holds a line break; a series id is one line"
+        )
     codes, uniques = pd.factorize(ids_text, sort=False)  # ids in order of first appearance
 
     target_list = list(targets) if targets else None
     if target_list is None:
-        skip = {id_col, time_col, *seen}
-        target_list = [n for n in names if n not in skip and _looks_numeric(frame[n])]
-    if not target_list:
-        raise DataError(
-            f"{source}: no target columns; found no numeric column to forecast among "
-            f"{_listing(names)} (choose some with --targets)"
-        )
+        target_list = auto_targets(frame, {id_col, time_col, *seen}, source)
 
     # one stable sort: by id (first appearance), then time within each id
     if time_col is not None:
-        time_all = _parse_times(frame[time_col], time_col, source)
+        time_all = _time_index(frame[time_col], time_col, source)
         order = np.lexsort((time_all.asi8, codes))
     else:
         time_all = None
         order = np.argsort(codes, kind="stable")
-    sorted_codes = codes[order]
+    keep, groups = np.arange(len(order)), None
     if time_all is not None:
-        stamps = time_all.asi8[order]
-        same = (np.diff(sorted_codes) == 0) & (np.diff(stamps) == 0)
-        repeated = np.flatnonzero(same)
-        if len(repeated):
-            k = int(repeated[0])
-            first, second = sorted(int(r) for r in order[k : k + 2])
-            raise DataError(
-                f"{source}: series '{uniques[sorted_codes[k]]}' has the timestamp "
-                f"{time_all[order[k]]} twice (rows {first + 1} and {second + 1}); each "
-                f"(id, time) pair must be unique"
-            )
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniques)))])
+        keep, groups = _pair_repeats(time_all, codes, order, duplicates, uniques, source)
 
     columns = target_list + covariates + future_covariates
     table = pd.DataFrame({name: _to_float(frame[name], name, source)[order] for name in columns})
+    table = collapse(table, keep, groups)
+    order = order[keep]
+    sorted_codes = codes[order]
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(sorted_codes, minlength=len(uniques)))])
     table = _fill_groups(table, sorted_codes, order, fill, source, [str(u) for u in uniques])
     values = as_float32(table, source, order)
     if not allow_constant:
@@ -305,21 +313,36 @@ def prepare_panel(
     )
 
 
-def _parse_times(column: pd.Series, name: str, source: str) -> pd.DatetimeIndex:
-    parsed = column if pd.api.types.is_datetime64_any_dtype(column) else _to_datetime(column)
-    if not pd.api.types.is_datetime64_any_dtype(parsed):
-        raise DataError(f"{source}: column '{name}' holds {column.dtype} values, not dates")
-    bad = np.flatnonzero(pd.isna(parsed).to_numpy())
-    if len(bad):
-        row = int(bad[0])
-        raw = column.iloc[row]
-        what = (
-            "is empty; every row needs a time"
-            if pd.isna(raw)
-            else (f"holds {_show(raw)}, which is not a date/time")
-        )
-        raise DataError(f"{source}: column '{name}' row {row + 1} {what}")
-    return pd.DatetimeIndex(parsed, name=name)
+def _pair_repeats(
+    time: pd.DatetimeIndex,
+    codes: np.ndarray,
+    order: np.ndarray,
+    duplicates: str,
+    ids: Any,
+    source: str,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(keep, groups) over the sorted rows `order` leaving one row per (id, time) pair (see
+    `one_row_per_key`); with "error", DataError naming the first repeated pair and its rows."""
+    stamps, sorted_codes = time.asi8[order], codes[order]
+    same = (np.diff(sorted_codes) == 0) & (np.diff(stamps) == 0)
+    if not same.any():
+        return np.arange(len(order)), None
+    starts = np.concatenate([[True], ~same])
+    if duplicates != "error":
+        return one_row_per_key(np.cumsum(starts) - 1, duplicates)
+    k = int(np.flatnonzero(same)[0])
+    end = k + 1
+    while end < len(order) and not starts[end]:
+        end += 1
+    rows = sorted(int(r) for r in order[k:end])
+    times = "twice" if len(rows) == 2 else f"{len(rows)} times"
+    count = int(same.sum())
+    raise DataError(
+        f"{source}: series '{ids[sorted_codes[k]]}' has the timestamp {time[order[k]]} "
+        f"{times} (rows {row_list(rows)}); each (id, time) pair must be unique ({count} "
+        f"{'row repeats' if count == 1 else 'rows repeat'} a pair; use --duplicates "
+        f"first|last|mean to keep one)"
+    )
 
 
 def _fill_groups(

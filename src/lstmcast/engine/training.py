@@ -28,6 +28,7 @@ from torch import nn
 
 from lstmcast.config import RunConfig
 from lstmcast.engine.batching import Layout, gather_batch, gather_targets
+from lstmcast.engine.checkpoint import Checkpoint, TrainState
 from lstmcast.engine.steps import (
     EagerEpoch,
     FlatParameters,
@@ -197,6 +198,7 @@ def train(
     n_targets: int,
     callbacks: Sequence[Callback] = (),
     layout: Layout | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> TrainResult:
     """Train `model` in place on windows of `series` (T, F), already on the training device.
 
@@ -204,7 +206,9 @@ def train(
     best validation epoch (the training loss stands in when there are no validation windows).
     Every callback gets an `Epoch` after each epoch (see `Epoch`). `layout` names the column
     roles of `series` when it holds covariates known in advance (default: every column is an
-    input, the first `n_targets` the targets).
+    input, the first `n_targets` the targets). With `checkpoint`, the loop's whole state is
+    saved after every epoch, and with `checkpoint.resume` training goes on from the saved
+    epoch (see `lstmcast.engine.checkpoint`).
     """
     started = time.perf_counter()
     device = series.device
@@ -275,6 +279,50 @@ def train(
     retries_left = config.divergence_retries
     recoveries: list[str] = []
 
+    first_epoch, finished = 1, False
+    saved = checkpoint.load() if checkpoint is not None and checkpoint.resume else None
+    if saved is not None:  # go on exactly where the saved epoch ended
+        c = saved.counters
+        model.load_state_dict(saved.model)  # copies into the (flat) parameters in place
+        best_state = saved.best
+        lr, retries_left, bad_epochs = float(c["lr"]), int(c["retries_left"]), int(c["bad"])
+        reference, recoveries = float(c["reference"]), list(c["recoveries"])
+        result.best_epoch, result.best_val_loss = int(c["best_epoch"]), float(c["best_val"])
+        result.stopped, result.message = str(c["stopped"]), str(c["message"])
+        result.history = saved.history
+        optimizer = fresh_optimizer(lr)
+        optimizer.load_state_dict(saved.optimizer)
+        run_epoch = epoch_runner(optimizer)
+        shuffler.set_state(saved.rng["shuffler"])
+        torch.set_rng_state(saved.rng["torch"])
+        if "cuda" in saved.rng and device.type == "cuda":
+            torch.cuda.set_rng_state(saved.rng["cuda"], device)
+        first_epoch, finished = saved.epoch + 1, bool(c["finished"])
+
+    def save(epoch: int, done: bool) -> None:
+        if checkpoint is None:
+            return
+        rng = {"shuffler": shuffler.get_state(), "torch": torch.get_rng_state()}
+        if device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(device)
+        counters = {
+            "lr": lr,
+            "retries_left": retries_left,
+            "bad": bad_epochs,
+            "reference": reference,
+            "recoveries": recoveries,
+            "best_epoch": result.best_epoch,
+            "best_val": result.best_val_loss,
+            "stopped": result.stopped,
+            "message": result.message,
+            "finished": done,
+        }
+        state = TrainState(
+            epoch, model.state_dict(), best_state, optimizer.state_dict(), rng, counters
+        )
+        state.history = result.history
+        checkpoint.save(state)
+
     def tell(epoch: int, train_loss: float, val_loss: float, kept: bool) -> None:
         event = Epoch(
             epoch,
@@ -293,7 +341,9 @@ def train(
 
     try:
         model.train()
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first_epoch, config.epochs + 1):
+            if finished:
+                break
             epoch_started = time.perf_counter()
             order = train_idx[epoch_order(len(train_idx), shuffler).to(device)]
             running.zero_()
@@ -323,11 +373,13 @@ def train(
                     f"epoch {result.best_epoch}'s weights at lr {lr:.3g}"
                 )
                 bad_epochs += 1
+                save(epoch, done=False)
                 continue
             if diverged or not math.isfinite(val_loss):
                 tell(epoch, train_loss, math.nan, kept=False)
                 result.stopped = "diverged"
                 result.message = _divergence_message(epoch, train_loss, result, config)
+                save(epoch, done=True)
                 break
             if val_loss < result.best_val_loss:
                 result.best_val_loss, result.best_epoch = val_loss, epoch
@@ -347,7 +399,9 @@ def train(
                     f"stopped early after epoch {epoch}: no validation improvement for "
                     f"{config.patience} epochs; kept epoch {result.best_epoch}"
                 )
+                save(epoch, done=True)
                 break
+            save(epoch, done=False)
     finally:
         if flat is not None:
             flat.release()

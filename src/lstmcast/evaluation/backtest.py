@@ -52,6 +52,7 @@ class Backtest:
     taus: tuple[float, ...] = ()
     series_start: np.ndarray | None = None  # (N,) the first stacked row of each one's series
     transformed: Backtest | None = None  # in levels: the same forecasts in the trained space
+    far: dict[str, Any] | None = None  # inputs/forecasts far outside the training range
 
     @property
     def naive_scaled(self) -> np.ndarray:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from lstmcast.data import Split, fit_scaler, split_windows
 from lstmcast.data.panel import Panel, PanelScaler, PanelSplit
 from lstmcast.data.split import _boundary
 from lstmcast.engine.batching import predict_windows
+from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.intervals import interval_metrics
@@ -55,6 +57,7 @@ from lstmcast.workflows.fitting import (
     DataLike,
     Dataset,
     FittedState,
+    fingerprint,
     fit_model,
     make_inputs,
     read_dataset,
@@ -175,8 +178,11 @@ def train_fold(
     device: torch.device,
     sha256: str,
     callbacks: Sequence[Callback] = (),
+    checkpoint: Path | None = None,
 ) -> Trained:
-    """Train on the fold's rows only: its own scaler, splits and early stopping."""
+    """Train on the fold's rows only: its own scaler, splits and early stopping. With
+    `checkpoint`, training saves there every epoch and goes on from what is there (a
+    backtest killed inside a fold loses at most one epoch of it)."""
     started = time.perf_counter()
     local = fold.split()
     start, n_train = fold.train_start, local.train[1]
@@ -203,6 +209,11 @@ def train_fold(
         callbacks,
         covariates=inputs.spec(H, layout),
         train_rows=rows,
+        checkpoint=None
+        if checkpoint is None
+        else Checkpoint(
+            checkpoint, fingerprint(config, sha256, f"{start}:{fold.train_end}"), resume=True
+        ),
     )
     calibration = calibrate(fitted.model, fitted.series, scaled, val_starts, V, config, layout)
     state = FittedState(
@@ -400,10 +411,14 @@ def backtest(
             k += 1
             continue
         if plan.trains(fold.index):
-            trained = train_fold(panel, fold, config, device, dataset.sha256, callbacks)
+            progress = None if directory is None else directory / "checkpoint"
+            trained = train_fold(
+                panel, fold, config, device, dataset.sha256, callbacks, checkpoint=progress
+            )
             if directory is not None:
                 path = directory / "models" / f"fold_{fold.index + 1}"
                 modelfile.save(config, trained.state, path)
+                shutil.rmtree(directory / "checkpoint", ignore_errors=True)
         elif trained is None:  # resuming after the folds that trained this one's model
             source = max(j for j in range(fold.index + 1) if plan.trains(j))
             trained = _load_trained(directory, source, device)

@@ -9,6 +9,8 @@ and validation parts, put the scaled series on the device once, and run the one 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +44,9 @@ from lstmcast.data.panel import (
     prepare_panel,
     with_macro,
 )
+from lstmcast.data.validate import index_columns
 from lstmcast.engine.batching import Layout
+from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, TrainResult, train
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.models import CovariateSpec, embedding_width
@@ -65,6 +69,7 @@ class Columns:
     macro: str | None = None  # a macro table joined as-of (its columns become past covariates)
     release_lag: str | None = None
     transform: str = "none"  # the targets' transform (see lstmcast.data.transform)
+    duplicates: str = "error"  # rows repeating a timestamp (see lstmcast.choices.Duplicates)
 
     @classmethod
     def of(cls, config: RunConfig) -> Columns:
@@ -79,6 +84,7 @@ class Columns:
             config.macro,
             config.release_lag,
             config.transform,
+            config.duplicates,
         )
 
 
@@ -97,6 +103,7 @@ class Dataset:
     source: str
     columns: Columns
     future: pd.DataFrame | None = None
+    notes: tuple[str, ...] = ()  # what the reader decided for the user (reported with a run)
 
     @property
     def series(self) -> TimeSeries:
@@ -154,13 +161,22 @@ def read_dataset(
         fill=columns.fill,
         source=name,
         allow_constant=allow_constant,
+        duplicates=columns.duplicates,
     )
     if columns.macro is not None:
         panel = with_macro(panel, read_macro(columns.macro, columns.release_lag))
     kinds = transform.resolve(columns.transform, panel.targets)
     if not transform.is_identity(kinds):
         panel = transform.transform_panel(panel, kinds, name)
-    return Dataset(panel, digest, name, columns, future)
+    notes = []
+    skipped = [c for c in index_columns(frame) if c not in panel.columns]
+    if skipped and columns.targets is None:
+        notes.append(
+            f"column(s) {', '.join(skipped)} number the rows (an index export): not forecast"
+        )
+    if panel.time is None:
+        notes.append(f"{name} has no time column: rows are taken in file order")
+    return Dataset(panel, digest, name, columns, future, tuple(notes))
 
 
 def split_future_rows(
@@ -418,6 +434,16 @@ def split_starts(split: Split, config: RunConfig) -> tuple[np.ndarray, np.ndarra
     return split_windows(split, "train", L, H, config.stride), split_windows(split, "val", L, H)
 
 
+def fingerprint(config: RunConfig, data_sha256: str, part: str = "") -> str:
+    """What a training checkpoint belongs to: the options that shape training, the data, and
+    `part` (e.g. a backtest fold's rows). The device is left out: a run may resume elsewhere
+    (if not bit for bit)."""
+    options = {k: v for k, v in config.to_dict().items() if k != "device"}
+    content = {"config": options, "data": data_sha256, "part": part}
+    text = json.dumps(content, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def fit_model(
     scaled: np.ndarray,
     layout: Layout | int,
@@ -427,6 +453,7 @@ def fit_model(
     callbacks: Sequence[Callback] = (),
     covariates: CovariateSpec | None = None,
     train_rows: slice | np.ndarray | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> FittedModel:
     """Train `config.model` on the train windows of `scaled` (T, W) with early stopping on the
     validation windows (whose inputs reach back before the boundary).
@@ -434,7 +461,7 @@ def fit_model(
     `layout`: the column roles of `scaled` (an int V: plain, the first V columns the targets);
     `windows`: (train starts, val starts), or one series' `Split`; `covariates` the model's
     context vector; `train_rows` the training rows (`mean` learns their mean; default: the
-    rows of the train windows' split)."""
+    rows of the train windows' split); `checkpoint` where the loop saves (and resumes)."""
     if isinstance(layout, int):
         layout = Layout.plain(scaled.shape[1], layout)
     if isinstance(windows, Split):
@@ -461,6 +488,7 @@ def fit_model(
         n_targets=V,
         callbacks=callbacks,
         layout=layout,
+        checkpoint=checkpoint,
     )
     return FittedModel(model, result, train_starts, val_starts, tensor)
 

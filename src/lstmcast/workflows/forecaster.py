@@ -5,7 +5,7 @@ forecast every window of a split, predict; `save`/`load` go through `modelfile`.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from lstmcast.data.panel import (
 )
 from lstmcast.data.panel import window_series as panel_window_series
 from lstmcast.data.transform import LevelState, rebuild, resolve
+from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, TrainResult, resolve_device
 from lstmcast.errors import ConfigError, DataError, NotFittedError
 from lstmcast.evaluation.backtest import (
@@ -55,6 +56,7 @@ from lstmcast.workflows.fitting import (
     DataLike,
     Dataset,
     FittedState,
+    fingerprint,
     fit_model,
     make_inputs,
     read_dataset,
@@ -95,11 +97,21 @@ class Forecaster:
         return f"Forecaster(model={cfg.model!r}, lookback={cfg.lookback}, horizon={cfg.horizon})"
 
     # ------------------------------------------------------------------ fit
-    def fit(self, data: DataLike | Dataset, *, callbacks: Sequence[Callback] = ()) -> Forecaster:
+    def fit(
+        self,
+        data: DataLike | Dataset,
+        *,
+        callbacks: Sequence[Callback] = (),
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> Forecaster:
         """Validate `data`, split each series in time order, scale each series on its own
         train rows, train one model on the train windows of every series with early stopping
         on the validation windows. `callbacks` see every epoch (see
-        `lstmcast.engine.training.Epoch`). Returns self."""
+        `lstmcast.engine.training.Epoch`). With `checkpoint` (a directory), training saves
+        its whole state there after every epoch; `resume=True` goes on from it (a killed
+        run loses at most one epoch, and on the CPU ends as an uninterrupted one). Returns
+        self."""
         cfg = self.config
         device = resolve_device(cfg.device)
         dataset = read_dataset(data, Columns.of(cfg))
@@ -130,6 +142,9 @@ class Forecaster:
             callbacks,
             covariates=inputs.spec(H, layout),
             train_rows=train_rows,
+            checkpoint=None
+            if checkpoint is None
+            else Checkpoint(Path(checkpoint), fingerprint(cfg, dataset.sha256), resume),
         )
         calibration = calibrate(
             fitted.model, fitted.series, scaled, fitted.val_starts, V, cfg, layout
@@ -225,6 +240,15 @@ class Forecaster:
         scaled = state.inputs.design(panel.values, row_series, panel.time, state.scaler)
         tensor = self._on_device(scaled)
         outputs = self._outputs(tensor, starts, levels)
+        far = _check_outputs(
+            outputs.point,
+            scaled[:, : layout_inputs(state)],
+            starts,
+            L,
+            lambda i: _label(panel, int(starts[i]) + L - 1),
+            dataset.source,
+            self._blow_up_hint(),
+        )
         bands = None
         if levels:
             last = scaled[starts + L - 1, :V].astype(np.float64)
@@ -251,7 +275,7 @@ class Forecaster:
         if state.levels is not None and panel.levels is not None:
             unscale = state.levels.scaler.params(window_series, V, np.float64)
             result = in_levels(result, panel.levels, state.levels.kinds, unscale)
-        return result, panel
+        return dataclasses.replace(result, far=far), panel
 
     def report(self, forecasts: Backtest, split: str = "test") -> dict[str, Any]:
         """Metrics of the model and of repeat_last on `forecasts`, scaled and in original
@@ -272,6 +296,8 @@ class Forecaster:
             "horizon": self.config.horizon,
             **metrics,
         }
+        if forecasts.far:
+            result["far_from_training"] = forecasts.far
         if forecasts.transformed is not None and state.levels is not None:
             transformed = report(
                 forecasts.transformed,
@@ -407,6 +433,16 @@ class Forecaster:
         tensor = self._on_device(scaled)
         starts = np.arange(len(chosen), dtype=np.int64) * (L + H)
         outputs = self._outputs(tensor, starts, levels)
+        self._check_frequency(panel, dataset.source)
+        far = _check_outputs(
+            outputs.point,
+            scaled[:, : layout_inputs(state)],
+            starts,
+            L,
+            lambda k: f"series '{panel.ids[chosen[k]]}'" if panel.id_col else "the last rows",
+            dataset.source,
+            self._blow_up_hint(),
+        )
         center, scale = state.scaler.params(model_ids, V, np.float64)
         point = outputs.point * scale[:, None, :] + center[:, None, :]  # (S, H, V)
         level_state, last_level = state.levels, None
@@ -434,8 +470,9 @@ class Forecaster:
                     columns[f"{target}_upper_{level_name(level)}"] = upper[:, :, v].ravel()
         frame = pd.DataFrame(columns)
         label = panel.time_col if panel.time_col and note is None else "step"
-        if note is not None:
-            frame.attrs["note"] = note  # the CLI prints it
+        notes = [n for n in (note, far.get("note")) if n]
+        if notes:
+            frame.attrs["note"] = " ".join(notes)  # the CLI prints it
         if panel.id_col is None:
             frame.index = pd.Index(stamps[0], name=label)
             return frame
@@ -477,6 +514,24 @@ class Forecaster:
 
     def _on_device(self, scaled: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32)).to(self.device_)
+
+    def _blow_up_hint(self) -> str:
+        """Advice for forecasts far out: relu LSTMs (the reference presets) are unbounded."""
+        relu = self.config.activation == "relu" or (
+            self.config.activation is None
+            and self.config.model in ("simple", "stacked", "bidirectional")
+        )
+        return " (a relu LSTM is unbounded there: --activation tanh bounds it)" if relu else ""
+
+    def _check_frequency(self, panel: Panel, source: str) -> None:
+        """DataError when `panel` runs at another frequency than the training data."""
+        trained = self._state().freq
+        if trained and panel.freq and panel.freq != trained:
+            raise DataError(
+                f"{source} has frequency '{panel.freq}', but the model was trained on "
+                f"'{trained}' data; its lookback of {self.config.lookback} rows would span "
+                f"another length of time. Resample the data to '{trained}'"
+            )
 
     def _macro_columns(self) -> tuple[str, ...]:
         """The past covariates that come from the --macro table (the last ones), not DATA."""
@@ -618,12 +673,82 @@ class Forecaster:
             self.config.macro,
             self.config.release_lag,
             self.config.transform,
+            self.config.duplicates,
         )
         needed = [c for c in needed if c not in macro]
         require = [*needed, *([inputs.id_col] if inputs.id_col else [])]
         return read_dataset(
             data, columns, allow_constant=True, require=require, future_rows=future_rows
         )
+
+
+FAR = 10.0  # a scaled value this far from 0 lies ~10 training standard deviations out
+_LABELS = 3  # windows named in a message
+
+
+def layout_inputs(state: FittedState) -> int:
+    """The columns the model reads as observed inputs (targets and past covariates)."""
+    return len(state.targets) + len(state.covariates)
+
+
+def _label(panel: Panel, row: int) -> str:
+    """A stacked row, as a user finds it: the series and the timestamp (or row number)."""
+    series = int(np.searchsorted(panel.bounds, row, side="right") - 1)
+    who = f"series '{panel.ids[series]}' " if panel.id_col else ""
+    when = panel.time[row] if panel.time is not None else f"row {row - panel.bounds[series] + 1}"
+    return f"{who}{when}"
+
+
+def _check_outputs(
+    point: np.ndarray,
+    inputs: np.ndarray,
+    starts: np.ndarray,
+    lookback: int,
+    label_of: Callable[[int], str],
+    source: str,
+    hint: str = "",
+) -> dict[str, Any]:
+    """DataError for a forecast (N, H, V) that is not finite; a count (and a note naming the
+    first windows) of the scaled observed `inputs` (T, C) and the forecasts far outside the
+    training data's range."""
+    bad = ~np.isfinite(point).all(axis=(1, 2))
+    with np.errstate(invalid="ignore"):
+        per_row = (~(np.abs(inputs) <= FAR)).sum(axis=1)  # NaN/inf count as far
+    cumulative = np.concatenate([[0], np.cumsum(per_row)])
+    per_window = cumulative[starts + lookback] - cumulative[starts]  # over each lookback
+    far_inputs = int(per_row[np.unique(starts[:, None] + np.arange(lookback))].sum())
+    if bad.any():
+        first = [label_of(int(i)) for i in np.flatnonzero(bad)[:_LABELS]]
+        cause = (
+            f"{far_inputs} input values lie over {FAR:g} training standard deviations out"
+            if far_inputs
+            else "the inputs are in range, so the model file may be damaged"
+        )
+        raise DataError(
+            f"{source}: the forecast of {int(bad.sum())} window(s) is not finite "
+            f"(first: {', '.join(first)}); {cause}. Check the data's units "
+            f"against the training data's"
+        )
+    far_out = (np.abs(point) > FAR).any(axis=(1, 2))
+    far_windows = np.flatnonzero(far_out | (per_window > 0))
+    if not far_inputs and not len(far_windows):
+        return {}
+    first = [label_of(int(i)) for i in far_windows[:_LABELS]]
+    note = (
+        f"{far_inputs} input value(s) and {int(far_out.sum())} forecast(s) lie over {FAR:g} "
+        f"training standard deviations from the training data, in {len(far_windows)} "
+        f"window(s)"
+        + (f" (first: {', '.join(first)})" if first else "")
+        + "; check the units, or retrain on data that covers this range"
+        + (hint if far_out.any() else "")
+    )
+    return {
+        "inputs": far_inputs,
+        "forecasts": int(far_out.sum()),
+        "windows": len(far_windows),
+        "first": first,
+        "note": note,
+    }
 
 
 def _concat_times(times: Sequence[pd.Index]) -> pd.DatetimeIndex:

@@ -14,6 +14,7 @@ runs/NAME/
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,9 +25,10 @@ import pandas as pd
 from lstmcast import models
 from lstmcast.config import RunConfig
 from lstmcast.engine.training import Callback
+from lstmcast.errors import TrainingError
 from lstmcast.evaluation.backtest import Backtest, forecast_frame
 from lstmcast.evaluation.plots import plot_forecasts, plot_future
-from lstmcast.files import atomic_write, versions, write_json
+from lstmcast.files import atomic_write, check_output_dir, staged_directory, versions, write_json
 from lstmcast.workflows.calibration import check_method
 from lstmcast.workflows.fitting import Columns, DataLike, Dataset, read_dataset
 from lstmcast.workflows.forecaster import Forecaster
@@ -38,11 +40,47 @@ def train_run(
     out_dir: str | Path | None,
     *,
     callbacks: Sequence[Callback] = (),
+    resume: bool = False,
+    allow_untrained: bool = False,
 ) -> dict[str, Any]:
-    """Fit, evaluate on the test split, and (when `out_dir` is given) write the run there."""
+    """Fit, evaluate on the test split, and (when `out_dir` is given) write the run there.
+
+    With `out_dir` the run is one unit: built beside it under a lock, with a training
+    checkpoint after every epoch, and swapped in whole at the end (`staged_directory`);
+    `resume` goes on from the checkpoint a killed run left. TrainingError when the model
+    learned nothing (no epoch improved on its initial weights), unless `allow_untrained`."""
+    if out_dir is None:
+        dataset = read_dataset(data, Columns.of(config))
+        forecaster = Forecaster.from_config(config).fit(dataset, callbacks=callbacks)
+        check_trained(forecaster, allow_untrained)
+        return finish_run(forecaster, dataset, None)
+    check_output_dir(Path(out_dir))
     dataset = read_dataset(data, Columns.of(config))
-    forecaster = Forecaster.from_config(config).fit(dataset, callbacks=callbacks)
-    return finish_run(forecaster, dataset, out_dir)
+    with staged_directory(Path(out_dir), resume=resume) as staging:
+        checkpoint = staging / CHECKPOINT
+        forecaster = Forecaster.from_config(config).fit(
+            dataset, callbacks=callbacks, checkpoint=checkpoint, resume=resume
+        )
+        check_trained(forecaster, allow_untrained)
+        metrics = finish_run(forecaster, dataset, staging)
+        shutil.rmtree(checkpoint, ignore_errors=True)  # a finished run needs none
+    return metrics
+
+
+CHECKPOINT = "checkpoint"
+
+
+def check_trained(forecaster: Forecaster, allow_untrained: bool) -> None:
+    """TrainingError when a model with weights kept its initial ones (nothing learned)."""
+    training = forecaster.training_
+    trainable = any(p.requires_grad for p in forecaster.model_.parameters())
+    if allow_untrained or not trainable or training.best_epoch > 0:
+        return
+    why = training.message or "no epoch improved the validation loss of the initial weights"
+    raise TrainingError(
+        f"training left the model untrained: {why}. Nothing was written; fix the cause or "
+        f"pass --allow-untrained to keep it anyway"
+    )
 
 
 def finish_run(
@@ -52,6 +90,8 @@ def finish_run(
     forecasts, panel = forecaster.backtest(dataset, "test")
     metrics = forecaster.report(forecasts, "test")
     metrics["training"] = forecaster.training_.to_dict() | {"history": None}
+    if dataset.notes:
+        metrics["notes"] = list(dataset.notes)
     if out_dir is not None:
         write_run(forecaster, forecasts, panel.time, metrics, out_dir)
         if not forecaster.state_.inputs.future_covariates:  # their future values are unknown
@@ -151,7 +191,8 @@ def compare_models(
             on_model(config.model)
         started = time.perf_counter()
         run_dir = Path(out_dir) / config.model if out_dir is not None else None
-        metrics = train_run(dataset, config, run_dir, callbacks=callbacks)
+        # an untrained model is a row of the table (its "stopped" says why), not an abort
+        metrics = train_run(dataset, config, run_dir, callbacks=callbacks, allow_untrained=True)
         model = metrics["model"]
         rows.append(
             {
