@@ -173,3 +173,17 @@ def test_callbacks_see_every_epoch_and_set_the_learning_rate(capsys):
     ]
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err == ""  # the loop prints nothing
+
+
+def test_divergence_on_unscaled_data_names_the_data_not_the_learning_rate():
+    import numpy as np
+    import pandas as pd
+
+    from lstmcast.workflows.forecaster import Forecaster
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200) * 1e30, "b": rng.normal(size=200)})
+    fc = Forecaster("simple", lookback=5, epochs=3, scaler="none", seed=0).fit(frame)
+    assert fc.training_.stopped == "diverged"
+    assert "inputs reach 2.4e+30 after scaling (--scaler none)" in fc.training_.message
+    assert "--lr" not in fc.training_.message.rsplit(";", 1)[-1]

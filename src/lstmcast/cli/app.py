@@ -241,8 +241,12 @@ def predict(
     in long format (id, time, targets)."""
     with user_errors():
         from lstmcast.config import as_tuple
-        from lstmcast.files import atomic_write
+        from lstmcast.files import atomic_write, check_output_file
         from lstmcast.workflows.forecaster import load
+
+        for path, option in ((out_file, "--out"), (plot, "--plot")):
+            if path is not None:
+                check_output_file(path, option)
         from lstmcast.workflows.runs import write_future
 
         forecaster = load(run)

@@ -378,7 +378,8 @@ def train(
             if diverged or not math.isfinite(val_loss):
                 tell(epoch, train_loss, math.nan, kept=False)
                 result.stopped = "diverged"
-                result.message = _divergence_message(epoch, train_loss, result, config)
+                peak = float(series.abs().max())  # the cause is often unscaled data
+                result.message = _divergence_message(epoch, train_loss, result, config, peak)
                 save(epoch, done=True)
                 break
             if val_loss < result.best_val_loss:
@@ -413,7 +414,15 @@ def train(
     return result
 
 
-def _divergence_message(epoch: int, loss: float, result: TrainResult, config: RunConfig) -> str:
+def _divergence_message(
+    epoch: int, loss: float, result: TrainResult, config: RunConfig, peak: float = 0.0
+) -> str:
+    if not peak < 1e3:  # the scaled series itself is huge: no learning rate fixes that
+        return (
+            f"training diverged in epoch {epoch} (training loss {loss:.3g}): the model's "
+            f"inputs reach {peak:.3g} after scaling (--scaler {config.scaler}); scale the data "
+            f"(--scaler standard or robust) or check it for values in the wrong units"
+        )
     tips = ["a lower --lr"]
     if config.divergence_retries == 0:
         tips.append("--divergence-retries 2")
