@@ -29,7 +29,12 @@ TRAIN += ["--seed", "7", "--device", "cpu", "-q"]
 
 
 def lstmcast(*args: str, **popen) -> subprocess.Popen:
-    code = "import sys; from lstmcast.cli import main; sys.argv[0] = 'lstmcast'; main()"
+    # Ctrl-C raises KeyboardInterrupt even when this test runs in the background (where the
+    # shell starts children with SIGINT ignored)
+    code = (
+        "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "from lstmcast.cli import main; sys.argv[0] = 'lstmcast'; main()"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, **popen)
 
