@@ -14,7 +14,7 @@ from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
 from lstmcast.data.calendar import calendar_spec, check_exchange, check_holidays
 from lstmcast.data.macro import parse_lag
-from lstmcast.data.transform import DIFFERENCING, parse_transform
+from lstmcast.data.transform import DIFFERENCING, kinds_named, parse_transform
 from lstmcast.errors import ConfigError
 
 OPTIMIZERS = choices.values(choices.Optimizer)
@@ -175,7 +175,7 @@ class RunConfig:
                 f"The 'cost_bps' option is a cost in basis points in [0, 10000), e.g. 5. "
                 f"Got {cost!r} instead."
             )
-        kinds = {part.rpartition("=")[2] for part in self.transform.split(",")}
+        kinds = kinds_named(self.transform)
         if self.intervals and kinds & set(DIFFERENCING):
             raise ConfigError(
                 f"Prediction intervals with --transform {self.transform} are not built yet: a "
@@ -186,7 +186,7 @@ class RunConfig:
     @property
     def wants_market(self) -> bool:
         """The market measures: asked for, or implied by a returns transform."""
-        kinds = {part.rpartition("=")[2] for part in self.transform.split(",")}
+        kinds = kinds_named(self.transform)
         return self.market or bool(kinds & {"returns", "log-returns"})
 
     def _check_panel(self) -> None:

@@ -71,6 +71,11 @@ def _check_kind(kind: str, column: str | None) -> None:
         )
 
 
+def kinds_named(spec: str) -> set[str]:
+    """The transforms a normalised `spec` uses (whichever columns they apply to)."""
+    return {part.rpartition("=")[2] for part in spec.split(",")}
+
+
 def resolve(spec: str, targets: Sequence[str]) -> tuple[str, ...]:
     """The transform of each target under the normalised `spec` (unnamed targets: none)."""
     if "=" not in spec:

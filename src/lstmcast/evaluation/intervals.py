@@ -35,7 +35,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmcast.errors import ConfigError, DataError
-from lstmcast.evaluation.metrics import _as_float64, _check_columns, _num
+from lstmcast.evaluation.metrics import as_finite64, check_columns, json_float
 
 __all__ = [
     "CALIBRATION_TOLERANCE",
@@ -102,7 +102,7 @@ def conformal_quantile(scores: npt.ArrayLike, level: float) -> np.ndarray:
     for `level` (see `min_calibration_windows`).
     """
     lv = _check_level(level, "level")
-    s = _as_float64(scores, "scores")
+    s = as_finite64(scores, "scores")
     if s.ndim < 1:
         raise ConfigError(
             f"The 'scores' argument must be an array (N, ...) of N calibration windows. "
@@ -143,9 +143,9 @@ def pinball(actual: npt.ArrayLike, quantile: npt.ArrayLike, tau: npt.ArrayLike) 
     is the true `tau`-quantile, so lower is better. Arguments broadcast together; `tau` must be
     in [0, 1]. Returns float64.
     """
-    y = _as_float64(actual, "actual")
-    q = _as_float64(quantile, "quantile")
-    t = _as_float64(tau, "tau")
+    y = as_finite64(actual, "actual")
+    q = as_finite64(quantile, "quantile")
+    t = as_finite64(tau, "tau")
     if np.any((t < 0) | (t > 1)):
         raise ConfigError(
             f"The 'tau' argument must be in [0, 1]. Got {np.unique(t).tolist()} instead."
@@ -165,10 +165,10 @@ def interval_score(
     Lower is better; it rewards narrow intervals only while they keep covering. Arguments
     broadcast together; `level` must be in (0, 1) and `lower <= upper`. Returns float64.
     """
-    y = _as_float64(actual, "actual")
-    lo = _as_float64(lower, "lower")
-    hi = _as_float64(upper, "upper")
-    lv = _as_float64(level, "level")
+    y = as_finite64(actual, "actual")
+    lo = as_finite64(lower, "lower")
+    hi = as_finite64(upper, "upper")
+    lv = as_finite64(level, "level")
     if np.any((lv <= 0) | (lv >= 1)):
         raise ConfigError(
             f"The 'level' argument must be in (0, 1). Got {np.unique(lv).tolist()} instead."
@@ -215,9 +215,9 @@ def interval_metrics(
       `upper` at `tau = (1 + level) / 2`, averaged over the two;
     - `calibrated`: `|coverage - level| <= 0.02`.
     """
-    a = _as_float64(actual, "actual")
-    lo = _as_float64(lower, "lower")
-    hi = _as_float64(upper, "upper")
+    a = as_finite64(actual, "actual")
+    lo = as_finite64(lower, "lower")
+    hi = as_finite64(upper, "upper")
     lv = _check_levels(levels, "levels")
     _check_actual(a)
     expected = (*a.shape, lv.size)
@@ -228,7 +228,7 @@ def interval_metrics(
                 f"(K = len(levels)). Got {arr.shape} instead."
             )
     _check_ordered(lo, hi)
-    names = _check_columns(columns, a.shape[2])
+    names = check_columns(columns, a.shape[2])
     keys = _level_keys(lv)
 
     y = a[..., None]  # (N, H, V, 1) against (N, H, V, K)
@@ -267,8 +267,8 @@ def crps_from_quantiles(
 
     Returns `{"overall": float, "per_variable": {column: float}, "per_horizon": {step: float}}`.
     """
-    a = _as_float64(actual, "actual")
-    q = _as_float64(quantiles, "quantiles")
+    a = as_finite64(actual, "actual")
+    q = as_finite64(quantiles, "quantiles")
     t = _check_levels(taus, "taus")
     _check_actual(a)
     expected = (*a.shape, t.size)
@@ -278,11 +278,11 @@ def crps_from_quantiles(
             f"(Q = len(taus)). Got {q.shape} instead."
         )
     q = np.sort(q, axis=-1)  # monotone rearrangement; a no-op for ordered quantiles
-    names = _check_columns(columns, a.shape[2])
+    names = check_columns(columns, a.shape[2])
     crps = 2.0 * pinball(a[..., None], q, t).mean(axis=-1)  # (N, H, V)
 
     def summary(sel: _Index) -> float | None:
-        return _num(crps[sel].mean())
+        return json_float(crps[sel].mean())
 
     return _sections(summary, names, a.shape[1])
 
@@ -355,16 +355,16 @@ def _level_summary(
 ) -> LevelSummary:
     """One level's block over the cells picked by `sel` (an index into `(N, H, V)`)."""
     pick = (*sel, k)
-    coverage = _num(cells["coverage"][pick].mean())
+    coverage = json_float(cells["coverage"][pick].mean())
     calibrated = coverage is not None and (
         abs(coverage - level) <= CALIBRATION_TOLERANCE + _INTEGER_SLACK
     )
     return {
         "level": level,
         "coverage": coverage,
-        "width": _num(cells["width"][pick].mean()),
-        "interval_score": _num(cells["interval_score"][pick].mean()),
-        "pinball": _num(cells["pinball"][pick].mean()),
+        "width": json_float(cells["width"][pick].mean()),
+        "interval_score": json_float(cells["interval_score"][pick].mean()),
+        "pinball": json_float(cells["pinball"][pick].mean()),
         "calibrated": calibrated,
     }
 
@@ -392,7 +392,7 @@ def _check_level(level: float, name: str) -> float:
 
 
 def _check_levels(levels: Sequence[float] | npt.ArrayLike, name: str) -> np.ndarray:
-    lv = _as_float64(levels, name)
+    lv = as_finite64(levels, name)
     if lv.ndim != 1 or lv.size < 1:
         raise ConfigError(
             f"The '{name}' argument must be a non-empty 1-D sequence. Got shape {lv.shape}."

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lstmcast.errors import ConfigError
+from lstmcast.evaluation.metrics import as_finite64, check_columns, json_float
 
 __all__ = [
     "hit_rates",
@@ -84,7 +85,7 @@ def step_returns(levels: npt.ArrayLike, last: npt.ArrayLike) -> np.ndarray:
     path pass the predicted levels: its step-h return is then the forecast's own move. A return
     whose previous level is 0 is undefined and comes back as NaN.
     """
-    x = _as_float64(levels, "levels")
+    x = as_finite64(levels, "levels")
     if x.ndim != 3 or min(x.shape) < 1:
         raise ConfigError(
             f"The 'levels' argument must be a non-empty 3-D array (N, H, V). "
@@ -114,7 +115,7 @@ def hit_rates(
     """
     a, p, origin = _check_paths(actual, predicted, last)
     horizon, n_vars = a.shape[1], a.shape[2]
-    names = _check_columns(columns, n_vars)
+    names = check_columns(columns, n_vars)
     maj_up = _check_up_fraction(up_fraction, n_vars)
 
     ra = _returns(a, origin)  # (N, H, V), NaN where undefined
@@ -128,7 +129,7 @@ def hit_rates(
         n = int(moved[sel].sum())
 
         def rate(cells: np.ndarray | None) -> float | None:
-            return _num(cells[sel].sum() / n) if n and cells is not None else None
+            return json_float(cells[sel].sum() / n) if n and cells is not None else None
 
         return {"model": rate(hit), "always_up": rate(went_up), "majority": rate(maj_hit), "n": n}
 
@@ -160,7 +161,7 @@ def theil_u2(
     """
     a, p, origin = _check_paths(actual, predicted, last)
     horizon, n_vars = a.shape[1], a.shape[2]
-    names = _check_columns(columns, n_vars)
+    names = check_columns(columns, n_vars)
 
     base = np.where(origin != 0, origin, np.nan)[:, None, :]  # (N, 1, V)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -173,7 +174,7 @@ def theil_u2(
         denom = float(walk_sq[sel].sum())
         if denom == 0:
             return None
-        return _num(math.sqrt(float(model_sq[sel].sum()) / denom))
+        return json_float(math.sqrt(float(model_sq[sel].sum()) / denom))
 
     every = slice(None)
     return {
@@ -227,7 +228,7 @@ def trading_rule(
     """
     a, p, origin = _check_paths(actual, predicted, last)
     n_windows, n_vars = a.shape[0], a.shape[2]
-    names = _check_columns(columns, n_vars)
+    names = check_columns(columns, n_vars)
     sid = _check_index(series, "series", n_windows)
     start = _check_index(starts, "starts", n_windows)
     cost = _check_cost(cost_bps)
@@ -337,14 +338,14 @@ def _performance(returns: np.ndarray, per_year: float | None) -> dict[str, float
         volatility = 0.0 if std < _FLAT_STD else std
     sharpe = mean / volatility if volatility else None
     return {
-        "cumulative_return": _num(wealth[-1] - 1.0),
-        "mean_return": _num(mean),
-        "volatility": None if volatility is None else _num(volatility),
-        "sharpe": None if sharpe is None else _num(sharpe),
+        "cumulative_return": json_float(wealth[-1] - 1.0),
+        "mean_return": json_float(mean),
+        "volatility": None if volatility is None else json_float(volatility),
+        "sharpe": None if sharpe is None else json_float(sharpe),
         "sharpe_annualised": (
-            None if sharpe is None or per_year is None else _num(sharpe * math.sqrt(per_year))
+            None if sharpe is None or per_year is None else json_float(sharpe * math.sqrt(per_year))
         ),
-        "max_drawdown": _num(np.max(1.0 - wealth / peak)),
+        "max_drawdown": json_float(np.max(1.0 - wealth / peak)),
     }
 
 
@@ -377,7 +378,7 @@ def _mean_blocks(blocks: list[dict[str, float | None]]) -> dict[str, float | Non
     out: dict[str, float | None] = {}
     for key in blocks[0]:
         values = [x for b in blocks if (x := b[key]) is not None]
-        out[key] = _num(math.fsum(values) / len(values)) if values else None
+        out[key] = json_float(math.fsum(values) / len(values)) if values else None
     return out
 
 
@@ -395,13 +396,13 @@ def _returns(levels: np.ndarray, origin: np.ndarray) -> np.ndarray:
 def _check_paths(
     actual: npt.ArrayLike, predicted: npt.ArrayLike, last: npt.ArrayLike
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    a = _as_float64(actual, "actual")
+    a = as_finite64(actual, "actual")
     if a.ndim != 3 or min(a.shape) < 1:
         raise ConfigError(
             f"The 'actual' argument must be a non-empty 3-D array (N, H, V). "
             f"Got shape {a.shape} instead."
         )
-    p = _as_float64(predicted, "predicted")
+    p = as_finite64(predicted, "predicted")
     if p.shape != a.shape:
         raise ConfigError(
             f"The 'predicted' argument must have the shape of 'actual' {a.shape}. "
@@ -411,7 +412,7 @@ def _check_paths(
 
 
 def _check_last(last: npt.ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
-    origin = _as_float64(last, "last")
+    origin = as_finite64(last, "last")
     expected = (shape[0], shape[2])
     if origin.shape != expected:
         raise ConfigError(
@@ -440,7 +441,7 @@ def _check_up_fraction(up_fraction: npt.ArrayLike | None, n_vars: int) -> np.nda
     """`(V,)` bool, True where the training majority direction is up."""
     if up_fraction is None:
         return None
-    frac = _as_float64(up_fraction, "up_fraction")
+    frac = as_finite64(up_fraction, "up_fraction")
     if frac.shape != (n_vars,):
         raise ConfigError(
             f"The 'up_fraction' argument must have shape (V,) = ({n_vars},). "
@@ -469,33 +470,3 @@ def _check_periods_per_year(value: float | None) -> float | None:
             f"The 'periods_per_year' argument must be a number > 0 or None. Got {value!r}."
         )
     return per_year
-
-
-def _check_columns(columns: Sequence[str] | None, n_vars: int) -> list[str]:
-    if columns is None:
-        return [str(v) for v in range(n_vars)]
-    names = [str(c) for c in columns]
-    if len(names) != n_vars:
-        raise ConfigError(
-            f"The 'columns' argument must name all {n_vars} variables. "
-            f"Got {len(names)} names: {names}."
-        )
-    if len(set(names)) != len(names):
-        raise ConfigError(f"The 'columns' argument must hold unique names. Got {names}.")
-    return names
-
-
-def _as_float64(x: npt.ArrayLike, name: str) -> np.ndarray:
-    arr = np.asarray(x, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
-        raise ConfigError(
-            f"The '{name}' argument must contain only finite numbers. "
-            f"Got {int(np.size(arr) - np.isfinite(arr).sum())} NaN/inf value(s)."
-        )
-    return arr
-
-
-def _num(x: Any) -> float | None:
-    """A plain Python float, or None for NaN/inf (keeps the output JSON-safe)."""
-    value = float(x)
-    return value if math.isfinite(value) else None

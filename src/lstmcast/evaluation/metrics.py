@@ -25,7 +25,14 @@ import numpy.typing as npt
 
 from lstmcast.errors import ConfigError
 
-__all__ = ["forecast_metrics", "naive_one_step_mae", "skill_score"]
+__all__ = [
+    "as_finite64",
+    "check_columns",
+    "forecast_metrics",
+    "json_float",
+    "naive_one_step_mae",
+    "skill_score",
+]
 
 # One summary block: mse, mae, rmse, mape, mape_zeros_skipped, smape, mase,
 # directional_accuracy, n.
@@ -39,7 +46,7 @@ def naive_one_step_mae(values: npt.ArrayLike) -> np.ndarray:
     float64 array `(V,)`. A constant column gives 0; `forecast_metrics` then reports that
     column's MASE as `None` rather than dividing by zero.
     """
-    x = _as_float64(values, "values")
+    x = as_finite64(values, "values")
     if x.ndim != 2:
         raise ConfigError(
             f"The 'values' argument must be a 2-D array (T, V). Got shape {x.shape} instead."
@@ -57,7 +64,7 @@ def skill_score(model_mse: float, naive_mse: float) -> float | None:
     than the reference, negative is worse). `None` when `naive_mse` is 0."""
     if naive_mse == 0:
         return None
-    return _num(1.0 - float(model_mse) / float(naive_mse))
+    return json_float(1.0 - float(model_mse) / float(naive_mse))
 
 
 def forecast_metrics(
@@ -87,9 +94,9 @@ def forecast_metrics(
       wrong); `None` if no cell moved;
     - `n`: the number of cells in the block.
     """
-    a = _as_float64(actual, "actual")
-    p = _as_float64(predicted, "predicted")
-    last = _as_float64(last_observed, "last_observed")
+    a = as_finite64(actual, "actual")
+    p = as_finite64(predicted, "predicted")
+    last = as_finite64(last_observed, "last_observed")
     if a.ndim != 3 or min(a.shape) < 1:
         raise ConfigError(
             f"The 'actual' argument must be a non-empty 3-D array (N, H, V). "
@@ -107,7 +114,7 @@ def forecast_metrics(
             f"Got {last.shape} instead."
         )
     scale = _check_naive_mae(naive_mae, n_vars)
-    names = _check_columns(columns, n_vars)
+    names = check_columns(columns, n_vars)
 
     cells = _Cells.build(a, p, last)
 
@@ -123,7 +130,7 @@ def forecast_metrics(
     overall = cells.summary((slice(None), slice(None), slice(None)), _nanmean(mase_v))
     per_variable = {
         name: cells.summary(
-            (slice(None), slice(None), v), None if mase_v is None else _num(mase_v[v])
+            (slice(None), slice(None), v), None if mase_v is None else json_float(mase_v[v])
         )
         for v, name in enumerate(names)
     }
@@ -172,19 +179,21 @@ class _Cells:
         n_ape = int(self.ape_ok[sel].sum())
         n_moved = int(self.moved[sel].sum())
         return {
-            "mse": _num(mse),
-            "mae": _num(self.abs_err[sel].mean()),
-            "rmse": _num(math.sqrt(mse)),
-            "mape": _num(self.ape[sel].sum() / n_ape) if n_ape else None,
+            "mse": json_float(mse),
+            "mae": json_float(self.abs_err[sel].mean()),
+            "rmse": json_float(math.sqrt(mse)),
+            "mape": json_float(self.ape[sel].sum() / n_ape) if n_ape else None,
             "mape_zeros_skipped": n - n_ape,
-            "smape": _num(self.sape[sel].mean()),
+            "smape": json_float(self.sape[sel].mean()),
             "mase": mase,
-            "directional_accuracy": (_num(self.hit[sel].sum() / n_moved) if n_moved else None),
+            "directional_accuracy": (
+                json_float(self.hit[sel].sum() / n_moved) if n_moved else None
+            ),
             "n": n,
         }
 
 
-def _as_float64(x: npt.ArrayLike, name: str) -> np.ndarray:
+def as_finite64(x: npt.ArrayLike, name: str) -> np.ndarray:
     arr = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
         raise ConfigError(
@@ -197,7 +206,7 @@ def _as_float64(x: npt.ArrayLike, name: str) -> np.ndarray:
 def _check_naive_mae(naive_mae: npt.ArrayLike | None, n_vars: int) -> np.ndarray | None:
     if naive_mae is None:
         return None
-    scale = _as_float64(naive_mae, "naive_mae")
+    scale = as_finite64(naive_mae, "naive_mae")
     if scale.shape != (n_vars,):
         raise ConfigError(
             f"The 'naive_mae' argument must have shape (V,) = ({n_vars},). "
@@ -210,7 +219,7 @@ def _check_naive_mae(naive_mae: npt.ArrayLike | None, n_vars: int) -> np.ndarray
     return scale
 
 
-def _check_columns(columns: Sequence[str] | None, n_vars: int) -> list[str]:
+def check_columns(columns: Sequence[str] | None, n_vars: int) -> list[str]:
     if columns is None:
         return [str(v) for v in range(n_vars)]
     names = [str(c) for c in columns]
@@ -229,10 +238,10 @@ def _nanmean(x: np.ndarray | None) -> float | None:
     if x is None:
         return None
     finite = x[np.isfinite(x)]
-    return _num(finite.mean()) if finite.size else None
+    return json_float(finite.mean()) if finite.size else None
 
 
-def _num(x: Any) -> float | None:
+def json_float(x: Any) -> float | None:
     """A plain Python float, or None for NaN/inf (keeps the output JSON-safe)."""
     value = float(x)
     return value if math.isfinite(value) else None
