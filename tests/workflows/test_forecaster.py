@@ -98,7 +98,7 @@ def test_load_refuses_foreign_and_corrupt_files(frame, tmp_path):
         lstmcast.load(tmp_path / "m")
     Forecaster("linear", lookback=6, epochs=1).fit(frame).save(tmp_path / "m")
     config = tmp_path / "m" / "config.json"
-    config.write_text(config.read_text().replace('"format_version": 2', '"format_version": 99'))
+    config.write_text(config.read_text().replace('"format_version": 3', '"format_version": 99'))
     with pytest.raises(ModelFileError, match="format version 99"):
         lstmcast.load(tmp_path / "m")
     config.write_text("{}")

@@ -36,10 +36,19 @@ class Saved:
         self.weights = (directory / "model.safetensors").read_bytes()
 
     def write(
-        self, directory: Path, content: Any = None, weights: bytes | None = None, text: str = ""
+        self,
+        directory: Path,
+        content: Any = None,
+        weights: bytes | None = None,
+        text: str = "",
+        sealed: bool = True,
     ) -> Path:
-        """A model directory with these files (the saved ones where not given)."""
+        """A model directory with these files (the saved ones where not given). An edited
+        `content` is sealed again (its config_sha256 made to fit) unless `sealed=False`, so
+        that each test reaches the check it is about."""
         directory.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, dict) and sealed:
+            content = modelfile.seal(content)
         config = text or json.dumps(self.content if content is None else content)
         (directory / "config.json").write_text(config)
         (directory / "model.safetensors").write_bytes(self.weights if weights is None else weights)
@@ -173,7 +182,7 @@ def test_load_refuses_a_model_larger_than_its_weights_before_building_it(saved, 
 def test_load_refuses_deeply_nested_and_oversized_json(saved, tmp_path, monkeypatch):
     deep = '{"format": "lstmcast-model", "format_version": 1, "x": ' + "[" * 100_000
     refused(saved.write(tmp_path / "a", text=deep + "]" * 100_000 + "}"), "nests 100001")
-    brackets_in_strings = json.dumps({**saved.content, "created": "[" * 100_000})
+    brackets_in_strings = json.dumps(modelfile.seal({**saved.content, "created": "[" * 100_000}))
     assert lstmcast.load(saved.write(tmp_path / "b", text=brackets_in_strings))
     monkeypatch.setattr(modelfile, "MAX_CONFIG_BYTES", 2**14)
     refused(saved.write(tmp_path / "c", text=json.dumps(saved.content) + " " * 2**14), "MiB")
@@ -309,13 +318,20 @@ def _truncate(data: st.DataObject, saved: Saved) -> tuple[Any, bytes]:
 
 
 def _swap_targets(data: st.DataObject, saved: Saved) -> tuple[Any, bytes]:
+    """Not sealed again: only config_sha256 tells a permutation from the saved order."""
     content = copy.deepcopy(saved.content)
     targets = content["columns"]["targets"]
     content["columns"]["targets"] = data.draw(st.permutations(targets), label="targets")
-    return content, saved.weights
+    return json.dumps(content), saved.weights
+
+
+def _replace_unsealed(data: st.DataObject, saved: Saved) -> tuple[Any, bytes]:
+    content, weights = _replace(data, saved)
+    return json.dumps(content), weights
 
 
 MUTATIONS = [_replace, _delete, _flip, _flip_unverified, _truncate, _swap_targets]
+MUTATIONS += [_replace_unsealed]
 
 
 def _outcome(saved: Saved, directory: Path) -> str:
@@ -355,10 +371,23 @@ def test_every_field_replaced_by_every_value(saved, tmp_path):
 def test_every_damaged_file_loads_and_forecasts_or_is_refused(saved, tmp_path, mutate, data):
     """200 damaged directories per kind of damage: each loads and forecasts finite numbers,
     or is refused with one line naming the file."""
-    content, weights = mutate(data, saved)
-    text = content if isinstance(content, str) else json.dumps(content)
+    content, weights = mutate(data, saved)  # a dict is sealed again, a text is written as is
+    text = content if isinstance(content, str) else json.dumps(modelfile.seal(content))
     directory = saved.write(tmp_path / "m", text=text or " ", weights=weights)
     event(f"{mutate.__name__.strip('_')}: {_outcome(saved, directory)}")
+
+
+def test_a_hand_edit_that_keeps_every_field_valid_is_refused(saved, tmp_path):
+    def swap(content: dict[str, Any]) -> None:
+        content["columns"]["targets"] = content["columns"]["targets"][::-1]
+
+    edited = saved.edited(tmp_path / "a", swap)  # sealed again: a model of other columns
+    assert lstmcast.load(edited)
+    content = copy.deepcopy(saved.content)
+    swap(content)
+    refused(saved.write(tmp_path / "b", content, sealed=False), "edited after it was saved")
+    del content["config_sha256"]
+    refused(saved.write(tmp_path / "c", content, sealed=False), "config_sha256 is missing")
 
 
 def test_a_version_2_file_without_its_weights_sha256_is_refused(tmp_path):
@@ -370,8 +399,9 @@ def test_a_version_2_file_without_its_weights_sha256_is_refused(tmp_path):
     path = Forecaster("linear", lookback=4, epochs=1, seed=0).fit(frame).save(tmp_path / "m")
     config = path / "config.json"
     content = _json.loads(config.read_text())
-    assert content["format_version"] == 2 and len(content["weights_sha256"]) == 64
-    del content["weights_sha256"]  # deleting the check must not switch it off
+    assert content["format_version"] == 3 and len(content["weights_sha256"]) == 64
+    del content["weights_sha256"], content["config_sha256"]  # deleting checks must not help
+    content["format_version"] = 2
     config.write_text(_json.dumps(content))
     with pytest.raises(ModelFileError, match="weights_sha256 is missing"):
         load(path)

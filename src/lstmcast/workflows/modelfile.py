@@ -5,7 +5,9 @@
 `load` trusts nothing it reads. config.json is bounded (size, nesting) before it is parsed;
 every field is checked for its type and range (`modelschema.SCHEMA`) and against the other
 fields (`_agreements`) before a model is built, and the model may not need more weights than
-the weights file holds; the weights must have the sha256 that `save` recorded and be finite.
+the weights file holds; the weights must have the sha256 that `save` recorded and be finite,
+and config.json the sha256 of its own fields (format 3), so that an edit leaving every field
+valid (swapped target names, another scaler) is refused too.
 Whatever is wrong, the caller gets one `ModelFileError` naming the file and the field, never
 another exception and never a large allocation made on the word of a damaged file.
 """
@@ -104,8 +106,21 @@ def save(config: RunConfig, state: FittedState, path: str | Path) -> Path:
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     atomic_write(directory / WEIGHTS, weights)
-    write_json(directory / CONFIG, content)
+    write_json(directory / CONFIG, seal(content))
     return directory
+
+
+def seal(content: dict[str, Any]) -> dict[str, Any]:
+    """`content` with `config_sha256`: the digest of every other field, so that `load` can
+    tell a config.json edited by hand (swapped target names, another scaler) from the one
+    saved with these weights."""
+    return {**content, "config_sha256": config_digest(content)}
+
+
+def config_digest(content: dict[str, Any]) -> str:
+    body = {k: v for k, v in content.items() if k != "config_sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def load(path: str | Path) -> tuple[RunConfig, FittedState]:
@@ -139,7 +154,24 @@ def load(path: str | Path) -> tuple[RunConfig, FittedState]:
         raise
     except FAILURES as exc:
         raise ModelFileError(f"'{weights_file}' does not fit its model: {_describe(exc)}") from exc
+    if content["format_version"] >= 3:
+        _check_sealed(content, config_file)
     return config, state
+
+
+def _check_sealed(content: dict[str, Any], config_file: Path) -> None:
+    """The fields are the ones `save` wrote (checked after every field's type and range, so
+    that a damaged field is named as such)."""
+    if "config_sha256" not in content:
+        raise ModelFileError(
+            f"'{config_file}': field config_sha256 is missing (format version "
+            f"{content['format_version']} records config.json's own sha256)"
+        )
+    if content["config_sha256"] != config_digest(content):
+        raise ModelFileError(
+            f"'{config_file}' was edited after it was saved: its fields no longer match its "
+            f"config_sha256; restore the saved file or train the model again"
+        )
 
 
 def _load_weights(

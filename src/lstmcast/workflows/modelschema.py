@@ -16,7 +16,7 @@ from lstmcast import choices, models
 from lstmcast.config import RunConfig
 
 FORMAT = "lstmcast-model"
-FORMAT_VERSION = 2  # 2: `weights_sha256` required (version 1 files, without it, still load)
+FORMAT_VERSION = 3  # 2: `weights_sha256` required; 3: `config_sha256` too (older files load)
 
 MAX_CONFIG_BYTES = 64 * 2**20  # a panel of thousands of series needs a few MiB
 MAX_DEPTH = 64  # config.json nests 6 levels deep (calibration's score grid)
@@ -234,6 +234,7 @@ SCHEMA = record(
     },
     {
         "weights_sha256": digest,
+        "config_sha256": digest,
         "covariates": nullable(
             record(
                 {"horizon": integer(1, MAX_SIZE)},
