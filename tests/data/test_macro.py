@@ -108,3 +108,15 @@ def test_bad_macro_input_is_one_line(tmp_path):
         parse_lag("soon")
     with pytest.raises(ConfigError, match="give --macro too"):
         lstmcast.Forecaster("linear", release_lag="30D")
+
+
+def test_a_repeated_macro_date_is_refused_with_why_not_kept(tmp_path):
+    # a repeat is usually a revision: keeping the revised figure at the original date would
+    # let a later release into earlier rows, so no --duplicates policy applies to macro files
+    revised = tmp_path / "revised.csv"
+    pd.DataFrame(
+        {"date": ["2024-01-01", "2024-02-01", "2024-02-01"], "cpi": [1.0, 2.0, 2.1]}
+    ).to_csv(revised, index=False)
+    with pytest.raises(DataError, match=r"rows 2 and 3.*first-released value.*leaks") as info:
+        read_macro(revised, None)
+    assert "--duplicates" not in str(info.value)

@@ -68,7 +68,10 @@ def read_macro(path: str | Path, lag: str | None) -> Macro:
             f"{source} has no time column (a column of dates named date/time/... or of "
             f"parseable dates); it needs one, the date each value is dated by"
         )
-    time = _parse_time(frame[time_col], time_col, source)
+    # --duplicates does not apply here: a repeated date is usually a revision, and keeping the
+    # revised figure at the original date would let a later release into earlier rows
+    advice = "; keep one row per date, its first-released value: a revision dated back leaks"
+    time = _parse_time(frame[time_col], time_col, source, advice)
     names = [c for c in frame.columns if c != time_col]
     if not names:
         raise DataError(f"{source} has no value column besides '{time_col}'")

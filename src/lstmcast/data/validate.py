@@ -588,11 +588,15 @@ def _time_index(column: pd.Series, name: str, source: str) -> pd.DatetimeIndex:
 
 
 def _repeats(
-    time: pd.DatetimeIndex, duplicates: str, name: str, source: str, advice: bool = True
+    time: pd.DatetimeIndex,
+    duplicates: str,
+    name: str,
+    source: str,
+    advice: str = "; use --duplicates first|last|mean to keep one",
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(keep, groups) that leave one row per timestamp (see `one_row_per_key`); with
     "error", DataError naming the first repeated timestamp, its rows and how many rows
-    repeat one (`advice`: and the --duplicates choices)."""
+    repeat one, and `advice` (by default the --duplicates choices)."""
     repeated = time.duplicated(keep="first")
     if not repeated.any():
         return np.arange(len(time)), None
@@ -600,11 +604,10 @@ def _repeats(
         row = int(np.flatnonzero(repeated)[0])
         rows = np.flatnonzero(time == time[row]).tolist()
         count = int(repeated.sum())
-        hint = "; use --duplicates first|last|mean to keep one" if advice else ""
         raise DataError(
             f"{source}: column '{name}' has a duplicate timestamp {time[row]} at rows "
             f"{row_list(rows)}; each row needs its own time ({count} "
-            f"{'row repeats' if count == 1 else 'rows repeat'} an earlier timestamp{hint})"
+            f"{'row repeats' if count == 1 else 'rows repeat'} an earlier timestamp{advice})"
         )
     return one_row_per_key(pd.factorize(time)[0], duplicates)
 
@@ -622,10 +625,11 @@ def _check_increasing(time: pd.DatetimeIndex, rows: np.ndarray, name: str, sourc
         )
 
 
-def _parse_time(column: pd.Series, name: str, source: str) -> pd.DatetimeIndex:
-    """Parse and check the time column: every row a timestamp, unique, increasing."""
+def _parse_time(column: pd.Series, name: str, source: str, advice: str = "") -> pd.DatetimeIndex:
+    """Parse and check the time column: every row a timestamp, unique (`advice` follows the
+    message naming a repeat), increasing."""
     time = _time_index(column, name, source)
-    _repeats(time, "error", name, source, advice=False)
+    _repeats(time, "error", name, source, advice=advice)
     _check_increasing(time, np.arange(len(time)), name, source)
     return time
 
