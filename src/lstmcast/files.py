@@ -10,9 +10,10 @@ import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -59,14 +60,19 @@ def staging_path(out: Path) -> Path:
 
 
 @contextlib.contextmanager
-def staged_directory(out: Path, *, resume: bool = False) -> Iterator[Path]:
+def staged_directory(
+    out: Path, *, resume: bool | None = False, carry: Sequence[str] = ()
+) -> Iterator[Path]:
     """A directory to write a whole run into, swapped in at `out` when the block ends.
 
     One writer at a time: a lock beside `out` is held throughout (a second process gets a
     ConfigError naming the holder; a dead holder's lock is released by the OS). The run is
     built in `.<name>.partial` beside `out`, so a reader sees the old run or the new one,
     never a mix, and no file of an earlier run survives. On an error or a kill the partial
-    directory stays (with the training checkpoint, for `resume=True`)."""
+    directory stays, with its checkpoints. `resume`: False starts it afresh, True requires
+    it, None goes on with it when there is one (tune and backtest, which resume by nature).
+    `carry`: files of `out` (relative paths) that live on in the new run, e.g. a study's
+    database; they are hard-linked across, so they are never copied or briefly missing."""
     from filelock import FileLock, Timeout
 
     check_output_dir(out)
@@ -83,22 +89,62 @@ def staged_directory(out: Path, *, resume: bool = False) -> Iterator[Path]:
     try:
         holder.write_text(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}\n")
         staging = staging_path(out)
-        if not resume and staging.exists():
+        if resume is False and staging.exists():
             shutil.rmtree(staging)
-        if resume and not staging.is_dir():
+        if resume is True and not staging.is_dir():
             raise ConfigError(f"--resume: nothing to resume for {out} (no {staging.name})")
         staging.mkdir(exist_ok=True)
         yield staging
-        old = out.parent / f".{out.name}.old"
-        if old.exists():
-            shutil.rmtree(old)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(staging, out)
-        shutil.rmtree(old, ignore_errors=True)
+        for name in carry:
+            _link_into(out / name, staging / name)
+        swap_in(staging, out)
     finally:
         holder.unlink(missing_ok=True)
         lock.release()
+
+
+def _link_into(source: Path, target: Path) -> None:
+    if not source.is_file():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # a file system without hard links: a copy, made atomically
+        atomic_write(target, source.read_bytes())
+
+
+def swap_in(staging: Path, out: Path) -> None:
+    """Put the directory `staging` at `out`, removing what was there. Where the OS can
+    exchange two paths in one step (Linux renameat2), `out` never stops existing; elsewhere
+    there is a moment between two renames when it is absent."""
+    if out.exists() and _exchange(staging, out):
+        shutil.rmtree(staging, ignore_errors=True)  # it now holds the old run
+        return
+    old = out.parent / f".{out.name}.old"
+    if old.exists():
+        shutil.rmtree(old)
+    if out.exists():
+        os.replace(out, old)
+    os.replace(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically with renameat2(RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # a libc without it (musl before 1.2.2, old glibc)
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = renameat2(
+        at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), ctypes.c_uint(rename_exchange)
+    )
+    return bool(done == 0)
 
 
 def versions() -> dict[str, str]:

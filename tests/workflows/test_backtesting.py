@@ -10,6 +10,7 @@ import pytest
 import lstmcast
 from lstmcast import ConfigError
 from lstmcast.config import make_config
+from lstmcast.files import staging_path
 from lstmcast.workflows.backtesting import Plan, backtest, make_folds
 
 CONFIG = dict(model="lstm", lookback=12, horizon=3, epochs=2, layers=(4,), batch_size=64)
@@ -144,13 +145,16 @@ def test_a_backtest_killed_inside_a_fold_goes_on_from_its_last_epoch(frame, tmp_
     class Killed(Exception):
         pass
 
+    partial = staging_path(tmp_path / "cut")  # where the run is assembled (and resumed)
+
     def stop_in_fold_two(epoch):
-        if (tmp_path / "cut" / "folds" / "fold_1.json").exists() and epoch.number == 3:
+        if (partial / "folds" / "fold_1.json").exists() and epoch.number == 3:
             raise Killed
 
     with pytest.raises(Killed):
         backtest(frame, config, plan, tmp_path / "cut", callbacks=[stop_in_fold_two])
-    state = tmp_path / "cut" / "checkpoint" / "state.json"
+    assert not (tmp_path / "cut").exists()  # nothing half-made at --out
+    state = partial / "checkpoint" / "state.json"
     assert json.loads(state.read_text())["epoch"] == 2  # fold 2's epochs 1-2 are kept
     epochs = []
     backtest(frame, config, plan, tmp_path / "cut", callbacks=[lambda e: epochs.append(e.number)])
@@ -159,4 +163,4 @@ def test_a_backtest_killed_inside_a_fold_goes_on_from_its_last_epoch(frame, tmp_
         fold_arrays(tmp_path / "whole", 2)["forecast"], fold_arrays(tmp_path / "cut", 2)["forecast"]
     )
     assert whole["diebold_mariano"] is not None
-    assert not (tmp_path / "cut" / "checkpoint").exists()
+    assert not (tmp_path / "cut" / "checkpoint").exists() and not partial.exists()

@@ -105,9 +105,9 @@ def test_folds_objective_never_reads_test_rows(frame, monkeypatch):
     seen = []
     real = core.fit_fold
 
-    def spy(series, config, fold, device, report=None):
+    def spy(series, config, fold, device, report=None, checkpoint=None):
         seen.append(fold)
-        return real(series, config, fold, device, report)
+        return real(series, config, fold, device, report, checkpoint)
 
     monkeypatch.setattr(core, "fit_fold", spy)
     result = tune(frame, trials=1, base=BASE, search=TINY, folds=2)

@@ -569,7 +569,10 @@ def tune(
                     callbacks=callbacks,
                 )
         except KeyboardInterrupt:
-            err.print("interrupted; run the same command again to resume the study")
+            err.print(
+                "interrupted; run the same command again to resume the study (its interrupted "
+                "trial goes on from its last finished epoch)"
+            )
             raise typer.Exit(130) from None
         warn_if_diverged(result.metrics["training"])
         out.print(trials_table(result.study))

@@ -42,11 +42,13 @@ class TrainState:
 
 @dataclass(frozen=True)
 class Checkpoint:
-    """The checkpoint directory of one run; `resume` says whether `train` starts from it."""
+    """The checkpoint directory of one run; `resume` says whether `train` starts from it:
+    True requires the saved state to be this run's, None takes it only when it is (tune's
+    trials and the final model, which resume whenever their study does)."""
 
     directory: Path
     fingerprint: str
-    resume: bool = False
+    resume: bool | None = False
 
     def save(self, state: TrainState) -> None:
         from safetensors.torch import save as save_tensors
@@ -90,6 +92,8 @@ class Checkpoint:
             if content.get("format") != FORMAT:
                 raise ValueError("not a checkpoint")
             if content.get("fingerprint") != self.fingerprint:
+                if self.resume is None:
+                    return None
                 raise ConfigError(
                     f"the checkpoint in {self.directory} is of another run (other options or "
                     f"data); run without --resume to start over"

@@ -280,7 +280,7 @@ def train(
     recoveries: list[str] = []
 
     first_epoch, finished = 1, False
-    saved = checkpoint.load() if checkpoint is not None and checkpoint.resume else None
+    saved = checkpoint.load() if checkpoint is not None and checkpoint.resume is not False else None
     if saved is not None:  # go on exactly where the saved epoch ended
         c = saved.counters
         model.load_state_dict(saved.model)  # copies into the (flat) parameters in place

@@ -21,9 +21,11 @@ out/
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
+import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -48,7 +50,7 @@ from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.intervals import interval_metrics
 from lstmcast.evaluation.metrics import forecast_metrics, naive_one_step_mae, skill_score
 from lstmcast.evaluation.significance import diebold_mariano
-from lstmcast.files import atomic_write, versions, write_json
+from lstmcast.files import atomic_write, staged_directory, versions, write_json
 from lstmcast.workflows import modelfile
 from lstmcast.workflows.calibration import bands as make_bands
 from lstmcast.workflows.calibration import calibrate, model_outputs, need
@@ -394,8 +396,32 @@ def backtest(
         "data_sha256": dataset.sha256,
         "n_rows": n,
     }
-    if directory is not None:
-        _check_or_write_plan(directory, manifest)
+    with contextlib.ExitStack() as stack:
+        if directory is not None:  # assembled aside (resumable there), swapped in whole
+            out, directory = (
+                directory,
+                stack.enter_context(staged_directory(directory, resume=None)),
+            )
+            _check_or_write_plan(directory, out, manifest)
+        return _run(
+            dataset, folds, config, plan, manifest, directory, device, period, callbacks, on_fold
+        )
+
+
+def _run(
+    dataset: Dataset,
+    folds: list[Fold],
+    config: RunConfig,
+    plan: Plan,
+    manifest: dict[str, Any],
+    directory: Path | None,
+    device: torch.device,
+    period: int | None,
+    callbacks: Sequence[Callback],
+    on_fold: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """Every fold in order (those `directory` holds are read, not rerun), then the report."""
+    panel = dataset.panel
     summaries: list[dict[str, Any]] = []
     arrays: list[dict[str, np.ndarray]] = []
     trained: Trained | None = None
@@ -506,22 +532,30 @@ def _verdict(model: str, test: dict[str, Any], loss: str) -> str:
 
 
 # ------------------------------------------------------------------------- files, resume
-def _check_or_write_plan(directory: Path, manifest: dict[str, Any]) -> None:
-    path = directory / PLAN_FILE
-    if path.is_file():
+def _check_or_write_plan(directory: Path, out: Path, manifest: dict[str, Any]) -> None:
+    """Go on with the partial run in `directory`, or with the finished one at `out` (its
+    folds are reused: hard-linked, not copied), or start one; ConfigError when either holds
+    a backtest of other data or options."""
+    for where in (directory, out):
+        path = where / PLAN_FILE
+        if not path.is_file():
+            continue
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelFileError(f"'{path}' is not valid JSON: {exc}") from exc
         if old != json.loads(json.dumps(manifest)):
             raise ConfigError(
-                f"--out {directory} holds a backtest of other data or options; resume it with "
+                f"--out {out} holds a backtest of other data or options; resume it with "
                 f"the same ones, or use another --out"
             )
+        if where == out and not (directory / PLAN_FILE).is_file():
+            for name in ("folds", "models"):
+                if (out / name).is_dir():
+                    shutil.copytree(out / name, directory / name, copy_function=os.link)
+            break
         return
-    if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"--out {directory} is a file; name a directory")
-    write_json(path, manifest)
+    write_json(directory / PLAN_FILE, manifest)
 
 
 def _write_fold(directory: Path, index: int, result: dict[str, Any]) -> None:

@@ -103,15 +103,15 @@ class Forecaster:
         *,
         callbacks: Sequence[Callback] = (),
         checkpoint: str | Path | None = None,
-        resume: bool = False,
+        resume: bool | None = False,
     ) -> Forecaster:
         """Validate `data`, split each series in time order, scale each series on its own
         train rows, train one model on the train windows of every series with early stopping
         on the validation windows. `callbacks` see every epoch (see
         `lstmcast.engine.training.Epoch`). With `checkpoint` (a directory), training saves
         its whole state there after every epoch; `resume=True` goes on from it (a killed
-        run loses at most one epoch, and on the CPU ends as an uninterrupted one). Returns
-        self."""
+        run loses at most one epoch, and on the CPU ends as an uninterrupted one), None goes
+        on from it only when it is this run's. Returns self."""
         cfg = self.config
         device = resolve_device(cfg.device)
         dataset = read_dataset(data, Columns.of(cfg))

@@ -57,13 +57,25 @@ def train_run(
     check_output_dir(Path(out_dir))
     dataset = read_dataset(data, Columns.of(config))
     with staged_directory(Path(out_dir), resume=resume) as staging:
-        checkpoint = staging / CHECKPOINT
-        forecaster = Forecaster.from_config(config).fit(
-            dataset, callbacks=callbacks, checkpoint=checkpoint, resume=resume
-        )
-        check_trained(forecaster, allow_untrained)
-        metrics = finish_run(forecaster, dataset, staging)
-        shutil.rmtree(checkpoint, ignore_errors=True)  # a finished run needs none
+        return _train_into(staging, dataset, config, callbacks, resume, allow_untrained)
+
+
+def _train_into(
+    directory: Path,
+    dataset: Dataset,
+    config: RunConfig,
+    callbacks: Sequence[Callback],
+    resume: bool,
+    allow_untrained: bool,
+) -> dict[str, Any]:
+    """Fit with a checkpoint in `directory` and write the run there (which is not yet --out)."""
+    checkpoint = directory / CHECKPOINT
+    forecaster = Forecaster.from_config(config).fit(
+        dataset, callbacks=callbacks, checkpoint=checkpoint, resume=resume
+    )
+    check_trained(forecaster, allow_untrained)
+    metrics = finish_run(forecaster, dataset, directory)
+    shutil.rmtree(checkpoint, ignore_errors=True)  # a finished run needs none
     return metrics
 
 
@@ -183,35 +195,54 @@ def compare_models(
     on_model: Any = None,
 ) -> list[dict[str, Any]]:
     """Train every model in `names` with the same data (read once), split and training options.
-    `on_model(name)` is called before each one trains (for progress output)."""
+    `on_model(name)` is called before each one trains (for progress output). With `out_dir`,
+    each run goes to `out_dir/<model>/` and the rows to `out_dir/comparison.json`, all of it
+    swapped in at once when the last model is done."""
     dataset = read_dataset(data, Columns.of(base))
-    rows = []
-    for config in check_models(dataset, base, names):
-        if on_model is not None:
-            on_model(config.model)
-        started = time.perf_counter()
-        run_dir = Path(out_dir) / config.model if out_dir is not None else None
-        # an untrained model is a row of the table (its "stopped" says why), not an abort
-        metrics = train_run(dataset, config, run_dir, callbacks=callbacks, allow_untrained=True)
-        model = metrics["model"]
-        rows.append(
-            {
-                "model": config.model,
-                "horizon": config.horizon,
-                "lookback": config.lookback,
-                "mse_scaled": model["scaled"]["mse"],
-                "mae_scaled": model["scaled"]["mae"],
-                "mse": model["original"]["mse"],
-                "mae": model["original"]["mae"],
-                "skill": metrics["skill"],
-                "beats_naive": metrics["beats_naive"],
-                "train_seconds": time.perf_counter() - started,
-                "stopped": metrics["training"]["stopped"],
-                "message": metrics["training"]["message"],
-                "intervals": _interval_summary(metrics),
-            }
-        )
+    configs = check_models(dataset, base, names)
+    if out_dir is None:
+        return [_compare_one(dataset, c, None, callbacks, on_model) for c in configs]
+    # the runs are one unit: assembled aside and swapped in whole, with the table beside them
+    with staged_directory(Path(out_dir)) as staging:
+        rows = [_compare_one(dataset, c, staging, callbacks, on_model) for c in configs]
+        write_json(staging / COMPARISON, {"results": rows, "versions": versions()})
     return rows
+
+
+COMPARISON = "comparison.json"
+
+
+def _compare_one(
+    dataset: Dataset,
+    config: RunConfig,
+    directory: Path | None,
+    callbacks: Sequence[Callback],
+    on_model: Any,
+) -> dict[str, Any]:
+    if on_model is not None:
+        on_model(config.model)
+    started = time.perf_counter()
+    # an untrained model is a row of the table (its "stopped" says why), not an abort
+    if directory is None:
+        metrics = train_run(dataset, config, None, callbacks=callbacks, allow_untrained=True)
+    else:
+        metrics = _train_into(directory / config.model, dataset, config, callbacks, False, True)
+    model = metrics["model"]
+    return {
+        "model": config.model,
+        "horizon": config.horizon,
+        "lookback": config.lookback,
+        "mse_scaled": model["scaled"]["mse"],
+        "mae_scaled": model["scaled"]["mae"],
+        "mse": model["original"]["mse"],
+        "mae": model["original"]["mae"],
+        "skill": metrics["skill"],
+        "beats_naive": metrics["beats_naive"],
+        "train_seconds": time.perf_counter() - started,
+        "stopped": metrics["training"]["stopped"],
+        "message": metrics["training"]["message"],
+        "intervals": _interval_summary(metrics),
+    }
 
 
 def _interval_summary(metrics: dict[str, Any]) -> dict[str, Any] | None:

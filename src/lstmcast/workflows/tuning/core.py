@@ -3,9 +3,11 @@ evaluate it on test beside repeat_last and save it as a normal lstmcast model.""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
+import shutil
 import socket
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from lstmcast.config import RunConfig, make_config
 from lstmcast.data import TimeSeries
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError
+from lstmcast.files import check_output_dir, staged_directory
 from lstmcast.workflows.fitting import Columns, DataLike, read_dataset, split_for
 from lstmcast.workflows.forecaster import Forecaster
 from lstmcast.workflows.tuning.folds import Fold, check_folds, fit_fold, fold_ranges
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
 TUNE_JSON = "tune.json"
 TRIALS_CSV = "trials.csv"
+TRIALS_DIR = "trials"  # the trials' checkpoints, in the partial run directory
 
 
 @dataclass
@@ -72,7 +76,6 @@ def tune(
     `<out>/study.db`, or memory without `out`). A study that exists is resumed. With `folds=K`
     the objective is the mean over K walk-forward folds (`lstmcast.workflows.tuning.folds`).
     """
-    import optuna
 
     from lstmcast.workflows.tuning import report
     from lstmcast.workflows.tuning import study as studies
@@ -99,61 +102,55 @@ def tune(
     space = space.for_model(_model_fields(config, series))
     device = resolve_device(config.device)
 
-    url = studies.storage_url(storage, out)
-    name = study_name or f"lstmcast-{config.model}"
-    meta = {
-        "data_sha256": dataset.sha256,
-        "model": config.model,
-        "folds": len(fold_list),
-        "config": {k: v for k, v in config.to_dict().items() if k != "device"},
-    }
-    max_steps = config.epochs * len(fold_list)
-    verbosity = optuna.logging.get_verbosity()
-    # Optuna logs each failed trial with its traceback, surplus ones included; the progress
-    # lines say what happened instead, and errors that stop the search are raised.
-    optuna.logging.set_verbosity(optuna.logging.ERROR)
-    try:
-        study = studies.open_study(
-            url, name, seed=seed, pruner=studies.make_pruner(pruner, max_steps), meta=meta
-        )
-        to_run = trials - studies.counted(study)
-        if to_run > 0:
-            study_callbacks = [studies.stop_at(trials)]
-            if on_trial is not None:
-                study_callbacks.append(on_trial)
-            study.optimize(
-                _objective(series, config, space, fold_list, device, trials),
-                n_trials=to_run,  # a cap for this worker; the shared count stops it sooner
-                timeout=timeout,
-                callbacks=study_callbacks,
-                catch=(studies.Surplus, _out_of_memory()),
-            )
-    finally:
-        optuna.logging.set_verbosity(verbosity)
-
-    done = studies.completed(study)
-    if not done:
-        raise ConfigError(
-            f"study '{name}' has no completed trial yet ({len(study.trials)} pruned or failed); "
-            f"run more trials or use a milder --pruner"
-        )
-    best = study.best_trial
-    epochs = max(1, int(best.user_attrs.get("best_epoch", config.epochs)))
-    # Retrained on train+validation, unless intervals are asked for: they are calibrated on
-    # validation windows the model has not seen, so then validation stays held out.
-    held_out = {} if config.intervals else {"val_fraction": 0.0, "val_start": None}
-    final = make_config(
-        {"epochs": epochs, "patience": 0, **held_out}, config_for(config, best.params)
-    )
-    from lstmcast.workflows.runs import finish_run
-
-    forecaster = Forecaster.from_config(final).fit(dataset, callbacks=callbacks)
     directory = Path(out) if out is not None else None
-    metrics = finish_run(forecaster, dataset, directory)
-    if directory is not None:
-        plots = report.write_plots(study, directory)
-        report.write_trials_csv(study, directory / TRIALS_CSV)
-        _write_summary(directory, study, url, space, fold_list, best, final, plots)
+    with contextlib.ExitStack() as stack:
+        staging = None
+        if directory is not None:  # the run is assembled aside and swapped in whole
+            check_output_dir(directory)
+        url = studies.storage_url(storage, out)
+        if directory is not None:  # a study database inside --out lives on in the new run
+            carry = studies.files_inside(url, directory)
+            staging = stack.enter_context(staged_directory(directory, resume=None, carry=carry))
+        study = _search(
+            url,
+            study_name,
+            data_sha256=dataset.sha256,
+            config=config,
+            space=space,
+            folds=fold_list,
+            series=series,
+            device=device,
+            trials=trials,
+            seed=seed,
+            pruner=pruner,
+            timeout=timeout,
+            on_trial=on_trial,
+            trials_dir=None if staging is None else staging / TRIALS_DIR,
+        )
+        best = study.best_trial
+        epochs = max(1, int(best.user_attrs.get("best_epoch", config.epochs)))
+        # Retrained on train+validation, unless intervals are asked for: they are calibrated
+        # on validation windows the model has not seen, so then validation stays held out.
+        held_out = {} if config.intervals else {"val_fraction": 0.0, "val_start": None}
+        final = make_config(
+            {"epochs": epochs, "patience": 0, **held_out}, config_for(config, best.params)
+        )
+        from lstmcast.workflows.runs import CHECKPOINT, finish_run
+
+        forecaster = Forecaster.from_config(final)
+        if staging is None:
+            forecaster.fit(dataset, callbacks=callbacks)
+        else:  # a killed final fit goes on from its last epoch (when the best is the same)
+            forecaster.fit(
+                dataset, callbacks=callbacks, checkpoint=staging / CHECKPOINT, resume=None
+            )
+            shutil.rmtree(staging / CHECKPOINT, ignore_errors=True)
+            shutil.rmtree(staging / TRIALS_DIR, ignore_errors=True)
+        metrics = finish_run(forecaster, dataset, staging)
+        if staging is not None:
+            plots = report.write_plots(study, staging)
+            report.write_trials_csv(study, staging / TRIALS_CSV)
+            _write_summary(staging, study, url, space, fold_list, best, final, plots)
     return TuneResult(
         best_params=dict(best.params),
         best_value=float(best.value) if best.value is not None else float("nan"),
@@ -166,6 +163,75 @@ def tune(
     )
 
 
+def _search(
+    url: str | None,
+    study_name: str | None,
+    *,
+    data_sha256: str,
+    config: RunConfig,
+    space: SearchSpace,
+    folds: list[Fold],
+    series: TimeSeries,
+    device: Any,
+    trials: int,
+    seed: int,
+    pruner: str | optuna.pruners.BasePruner,
+    timeout: float | None,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+    trials_dir: Path | None,
+) -> optuna.Study:
+    """Open (or resume) the study and run this worker's share of the N trials; the study
+    has at least one completed trial when this returns."""
+    import optuna
+
+    from lstmcast.workflows.tuning import resume
+    from lstmcast.workflows.tuning import study as studies
+
+    name = study_name or f"lstmcast-{config.model}"
+    meta = {
+        "data_sha256": data_sha256,
+        "model": config.model,
+        "folds": len(folds),
+        "config": {k: v for k, v in config.to_dict().items() if k != "device"},
+    }
+    max_steps = config.epochs * len(folds)
+    verbosity = optuna.logging.get_verbosity()
+    # Optuna logs each failed trial with its traceback, surplus ones included; the progress
+    # lines say what happened instead, and errors that stop the search are raised.
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = studies.open_study(
+            url, name, seed=seed, pruner=studies.make_pruner(pruner, max_steps), meta=meta
+        )
+        if trials_dir is not None:
+            resume.requeue(trials_dir, study)
+        to_run = trials - studies.counted(study)
+        if to_run > 0:
+            study_callbacks = [studies.stop_at(trials)]
+            if trials_dir is not None:
+                study_callbacks.append(resume.forget_ended(trials_dir))
+            if on_trial is not None:
+                study_callbacks.append(on_trial)
+            objective = _objective(
+                series, config, space, folds, device, trials, data_sha256, trials_dir
+            )
+            study.optimize(
+                objective,
+                n_trials=to_run,  # a cap for this worker; the shared count stops it sooner
+                timeout=timeout,
+                callbacks=study_callbacks,
+                catch=(studies.Surplus, _out_of_memory()),
+            )
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+    if not studies.completed(study):
+        raise ConfigError(
+            f"study '{name}' has no completed trial yet ({len(study.trials)} pruned or failed); "
+            f"run more trials or use a milder --pruner"
+        )
+    return study
+
+
 def _objective(
     series: TimeSeries,
     base: RunConfig,
@@ -173,31 +239,50 @@ def _objective(
     folds: list[Fold],
     device: Any,
     n_trials: int,
+    data_sha256: str,
+    trials_dir: Path | None,
 ) -> Any:
+    """The trial's score; with `trials_dir` each fold checkpoints every epoch there and an
+    interrupted trial's queued make-up goes on from it (`lstmcast.workflows.tuning.resume`)."""
     import optuna
 
+    from lstmcast.workflows.tuning import resume
     from lstmcast.workflows.tuning import study as studies
 
     def objective(trial: optuna.Trial) -> float:
         studies.claim(trial, n_trials)
         trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         config = config_for(base, space.suggest(trial))
-        scores, best_epochs = [], []
-        for k, fold in enumerate(folds):
+        record = resume.start(trials_dir, trial) if trials_dir is not None else None
+        reported: set[int] = set()
+        done = record.folds if record is not None else []
+        for step, value in record.reports if record is not None else []:
+            trial.report(value, step)
+            reported.add(step)
+        for k in range(len(done), len(folds)):
             offset = k * config.epochs  # fold k reports epochs as steps offset+1 .. offset+E
 
             def report(epoch: int, mse: float, offset: int = offset) -> None:
-                trial.report(mse, offset + epoch)
+                step = offset + epoch
+                if step not in reported:  # a resumed fold reruns the epoch it was in
+                    reported.add(step)
+                    trial.report(mse, step)
+                    if record is not None:
+                        record.add_report(step, mse)
                 if trial.should_prune():
-                    raise optuna.TrialPruned(f"pruned at step {offset + epoch}")
+                    raise optuna.TrialPruned(f"pruned at step {step}")
 
+            checkpoint = record.checkpoint(config, data_sha256, k) if record is not None else None
             try:
-                result, score = fit_fold(series, config, fold, device, report)
+                result, score = fit_fold(series, config, folds[k], device, report, checkpoint)
             except _out_of_memory():
                 trial.set_user_attr("failed", "out of GPU memory")
                 raise
-            scores.append(score)
-            best_epochs.append(result.best_epoch)
+            done.append({"score": score, "best_epoch": result.best_epoch})
+            if record is not None:
+                record.add_fold(score, result.best_epoch)
+        scores = [float(f["score"]) for f in done]
+        best_epochs = [int(f["best_epoch"]) for f in done]
         # The final model trains for this many epochs on train+validation (no early stopping).
         trial.set_user_attr("best_epoch", max(1, round(float(np.mean(best_epochs)))))
         trial.set_user_attr("fold_val_mse", scores)

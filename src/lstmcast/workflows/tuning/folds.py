@@ -25,6 +25,7 @@ from lstmcast.checks import check_int
 from lstmcast.config import RunConfig
 from lstmcast.data import Split, TimeSeries, fit_scaler, split_windows
 from lstmcast.engine.batching import predict_windows
+from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Epoch, TrainResult
 from lstmcast.errors import ConfigError, DataError
 from lstmcast.workflows.fitting import fit_model
@@ -88,12 +89,14 @@ def fit_fold(
     fold: Fold,
     device: torch.device,
     report: Report | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[TrainResult, float]:
     """Train `config`'s model on the fold's training rows with early stopping on its validation
     windows; return the training result and the validation MSE (scaled) of the kept weights.
 
     The objective is always MSE, whatever `config.loss` trains with, so trials that train with
     different losses stay comparable; `report` gets that MSE after every epoch (for pruning).
+    `checkpoint`: where the fold's training saves every epoch (and resumes).
     """
     L, H, V = config.lookback, config.horizon, series.n_targets
     values = series.values[: fold.val[1]]  # rows after the validation block stay unseen
@@ -116,7 +119,9 @@ def fit_fold(
         if report is not None and epoch.kept:
             report(epoch.number, epoch.val_loss if config.loss == "mse" else mse(epoch.model))
 
-    fitted = fit_model(scaled, V, split, config, device, callbacks=[on_epoch])
+    fitted = fit_model(
+        scaled, V, split, config, device, callbacks=[on_epoch], checkpoint=checkpoint
+    )
     if not tensor:
         tensor.append(fitted.series)
     return fitted.training, mse(fitted.model)

@@ -30,6 +30,7 @@ COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 PRUNERS = choices.values(choices.Pruner)
 HEARTBEAT_S = 60  # a trial whose worker stopped beating this long x3 is failed (and made up)
 META_KEY = "lstmcast"
+RESUMES = "resumes"  # a make-up trial's attribute: the interrupted trial it goes on from
 CREATE_TRIES = 5
 
 
@@ -40,7 +41,10 @@ class Surplus(Exception):
 class PerTrialSeedTPE(BaseSampler):
     """TPE whose random state is seeded from (seed, trial number), so a single worker repeats
     exactly, a resumed study does not replay its first draws, and workers sharing a study do
-    not propose the same configurations. `constant_liar` steers away from running trials."""
+    not propose the same configurations. `constant_liar` steers away from running trials.
+    Interrupted trials that were made up from their checkpoint (`RESUMES`) are not numbered:
+    the make-up takes their place, so a killed and resumed study draws what an uninterrupted
+    one draws."""
 
     def __init__(self, seed: int) -> None:
         self._seed = seed
@@ -51,7 +55,7 @@ class PerTrialSeedTPE(BaseSampler):
         return TPESampler(seed=int(state), constant_liar=True)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._inner = self._tpe(trial.number)
+        self._inner = self._tpe(trial.number - replaced_before(study, trial.number))
         self._inner.before_trial(study, trial)
 
     def infer_relative_search_space(
@@ -86,6 +90,19 @@ class PerTrialSeedTPE(BaseSampler):
         self._inner.reseed_rng()
 
 
+def replaced_before(study: Study, number: int) -> int:
+    """How many trials numbered below `number` failed and were made up by a later trial that
+    goes on from their checkpoint (see `lstmcast.workflows.tuning.resume`)."""
+    trials = study.get_trials(deepcopy=False)
+    makeups = [(t.number, t.user_attrs[RESUMES]) for t in trials if RESUMES in t.user_attrs]
+    replaced = 0
+    for t in trials:
+        if t.number < number and t.state == TrialState.FAIL:
+            origin = t.user_attrs.get(RESUMES, t.number)
+            replaced += any(n > t.number and o == origin for n, o in makeups)
+    return replaced
+
+
 def storage_url(storage: str | None, out: str | Path | None) -> str | None:
     """The SQLAlchemy URL: `storage` as given (a plain path means a SQLite file), else
     `<out>/study.db`; None (in memory) when neither is given."""
@@ -98,6 +115,19 @@ def storage_url(storage: str | None, out: str | Path | None) -> str | None:
     path = Path(storage).expanduser().resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path}"
+
+
+def files_inside(url: str | None, directory: Path) -> tuple[str, ...]:
+    """The files of a SQLite study database that lie in `directory` (relative paths), with
+    the journals SQLite keeps beside it; none for another storage."""
+    if url is None or not url.startswith("sqlite:///"):
+        return ()
+    database = Path(url.removeprefix("sqlite:///")).resolve()
+    try:
+        relative = database.relative_to(directory.resolve())
+    except ValueError:
+        return ()
+    return tuple(f"{relative}{suffix}" for suffix in ("", "-journal", "-wal", "-shm"))
 
 
 def shown_url(url: str | None) -> str:
