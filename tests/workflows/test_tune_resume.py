@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -94,22 +95,30 @@ def test_a_killed_tune_resumes_to_the_uninterrupted_result(csv_file, tmp_path):
     args = ["tune", csv_file, "--trials", "3", "--config", str(config), "--seed", "2", "-q"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert lstmcast(*args, "--out", str(whole)).wait(300) == 0
-    proc = lstmcast(*args, "--out", str(killed))
-    checkpoint = staging_path(killed) / "trials" / "trial-1" / "fold-0" / "state.json"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if checkpoint.is_file():
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    assert proc.wait(timeout=60) == -signal.SIGKILL, "the study ended before it was killed"
+    interrupt(lstmcast(*args, "--out", str(killed)), killed, "trial-1", signal.SIGKILL)
     # the killed worker's trial is failed at once (this --out's lock says it is dead), not
-    # after the 3-minute heartbeat grace
+    # after the 3-minute heartbeat grace; its make-up is trial 2, then trial 3 gets Ctrl-C
+    proc = lstmcast(*args, "--out", str(killed), stderr=subprocess.PIPE)
+    stderr = interrupt(proc, killed, "trial-3", signal.SIGINT)
+    assert b"Resume with: lstmcast tune" in stderr and b"Traceback" not in stderr
     assert lstmcast(*args, "--out", str(killed)).wait(300) == 0
     completed = [rows(whole), rows(killed)]
     assert completed[0] == completed[1]
     a, b = load_file(str(whole / "model.safetensors")), load_file(str(killed / "model.safetensors"))
     assert all(a[k].equal(b[k]) for k in a)
+
+
+def interrupt(proc: subprocess.Popen, out: Path, trial: str, sig: int) -> bytes:
+    """Send `sig` once `trial` has saved its first epoch; its stderr (when piped)."""
+    checkpoint = staging_path(out) / "trials" / trial / "fold-0" / "state.json"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None and not checkpoint.is_file():
+        time.sleep(0.01)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    expected = -signal.SIGKILL if sig == signal.SIGKILL else 130
+    assert proc.returncode == expected, f"the study ended before {trial} was interrupted"
+    return stderr or b""
 
 
 def rows(run: Path) -> list[tuple[str, str]]:

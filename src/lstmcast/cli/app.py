@@ -35,16 +35,24 @@ err = Console(stderr=True, width=None if sys.stderr.isatty() else 120)
 
 
 @contextlib.contextmanager
-def user_errors(resume_hint: bool = False) -> Iterator[None]:
+def user_errors(resume_hint: str = "") -> Iterator[None]:
     """Turn lstmcast's own errors (bad data, options, model files) into one line + exit 2;
-    Ctrl-C exits 130 (with `resume_hint`, saying how to go on from the checkpoint)."""
+    Ctrl-C exits 130, saying how to go on from the checkpoint: `resume_hint` "flag" (the
+    command with --resume) or "again" (the same command resumes)."""
     try:
         yield
     except LstmcastError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        if resume_hint:
+        if resume_hint == "again":
+            command = shlex.join(["lstmcast", *sys.argv[1:]])
+            err.print(
+                f"interrupted; the last finished epoch is saved. Resume with: {command}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        elif resume_hint == "flag":
             words = [w for w in sys.argv if w != "--resume"]
             command = shlex.join(["lstmcast", *words[1:], "--resume"])
             err.print(
@@ -166,7 +174,7 @@ def train(
 ) -> None:
     """Train a model, evaluate it on the test split beside repeat_last, and write the run.
     A checkpoint is kept after every epoch: after Ctrl-C or a kill, add --resume."""
-    with user_errors(resume_hint=True):
+    with user_errors(resume_hint="flag"):
         run_config = resolve_config(config, run)
         from lstmcast.workflows.runs import train_run
 
@@ -332,7 +340,7 @@ def backtest_command(
     """Rolling-origin backtest: refit on a schedule, forecast every origin of each fold,
     compare with repeat_last per fold and with a Diebold-Mariano test. Re-running the same
     command resumes at the first unfinished fold."""
-    with user_errors():
+    with user_errors(resume_hint="again"):
         from lstmcast.workflows.backtesting import Plan, backtest
 
         plan = Plan(folds, origin_step, refit, window, train_rows, gap)
@@ -540,7 +548,7 @@ def tune(
 
     Every run option is accepted; a flag for a searched dimension (lr, dropout, layers, ...)
     fixes that dimension, the others are fixed for every trial."""
-    with user_errors():
+    with user_errors(resume_hint="again"):
         from lstmcast.workflows.tuning import tune as run_tune
         from lstmcast.workflows.tuning.report import trials_table
         from lstmcast.workflows.tuning.space import fix_searched
@@ -550,30 +558,23 @@ def tune(
         base = merged_options(None, {**values_, **run})
         search, base = fix_searched(search, base, given=set(run))
         model, seed = base.pop("model", "lstm"), base.pop("seed", 0)
-        try:
-            with epoch_progress(err, quiet) as callbacks:
-                result = run_tune(
-                    resolve_data(data),
-                    model=model,
-                    trials=trials,
-                    timeout=timeout,
-                    storage=storage,
-                    study_name=study,
-                    base=base,
-                    search=search,
-                    folds=folds,
-                    out=out_dir,
-                    seed=seed,
-                    pruner=pruner,
-                    on_trial=None if quiet else trial_lines(err, trials),
-                    callbacks=callbacks,
-                )
-        except KeyboardInterrupt:
-            err.print(
-                "interrupted; run the same command again to resume the study (its interrupted "
-                "trial goes on from its last finished epoch)"
+        with epoch_progress(err, quiet) as callbacks:
+            result = run_tune(
+                resolve_data(data),
+                model=model,
+                trials=trials,
+                timeout=timeout,
+                storage=storage,
+                study_name=study,
+                base=base,
+                search=search,
+                folds=folds,
+                out=out_dir,
+                seed=seed,
+                pruner=pruner,
+                on_trial=None if quiet else trial_lines(err, trials),
+                callbacks=callbacks,
             )
-            raise typer.Exit(130) from None
         warn_if_diverged(result.metrics["training"])
         out.print(trials_table(result.study))
         print_metrics(result.metrics)
