@@ -589,7 +589,7 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     )
     for column in ("model", "MSE (scaled)", "MAE (scaled)", "MSE", "MAE", "MASE", "direction"):
         table.add_column(column, justify="right" if column != "model" else "left")
-    for key in ("model", "repeat_last"):
+    for key in ("model", *metrics.get("baselines", ["repeat_last"])):
         section = metrics[key]
         table.add_row(
             section["name"],
@@ -601,7 +601,7 @@ def print_metrics(metrics: dict[str, Any]) -> None:
             _fmt(section["original"]["directional_accuracy"]),
         )
     out.print(table)
-    colour = "green" if metrics["beats_naive"] else "yellow"
+    colour = "green" if metrics.get("beats_best_baseline", metrics["beats_naive"]) else "yellow"
     out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
     for note in metrics.get("notes", []):
         out.print(f"[yellow]note:[/] {note}", highlight=False)
@@ -723,7 +723,7 @@ def print_intervals(report: dict[str, Any]) -> None:
 def print_comparison(rows: list[dict[str, Any]]) -> None:
     table = Table(title=f"test split, horizon {rows[0]['horizon'] if rows else '-'}")
     levels = list(next((r["intervals"] for r in rows if r.get("intervals")), None) or {})
-    columns = ["model", "MSE (scaled)", "MAE (scaled)", "MSE", "MAE", "skill"]
+    columns = ["model", "MSE (scaled)", "MAE (scaled)", "MSE", "MAE", "skill", "vs best"]
     columns += [f"cov {key}" for key in levels] + [f"IS {key} / naive" for key in levels]
     columns += ["train s", "stopped"]
     for column in columns:
@@ -744,6 +744,7 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
             _fmt(row["mse"]),
             _fmt(row["mae"]),
             _fmt(row["skill"]),
+            f"{_fmt(row['skill_vs_best'])} ({row['best_baseline']})",
             *coverage,
             *ratio,
             f"{row['train_seconds']:.1f}",
@@ -751,7 +752,8 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
         )
     out.print(table)
     out.print(
-        "skill = 1 - model MSE / repeat_last MSE (scaled); <= 0 means it does not beat naive."
+        "skill = 1 - model MSE / repeat_last MSE (scaled); vs best: the same against the best "
+        "of repeat_last, mean and seasonal_naive; <= 0 means it does not beat that baseline."
     )
     if levels:
         out.print(

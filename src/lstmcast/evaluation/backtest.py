@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,9 @@ class Backtest:
     series_start: np.ndarray | None = None  # (N,) the first stacked row of each one's series
     transformed: Backtest | None = None  # in levels: the same forecasts in the trained space
     far: dict[str, Any] | None = None  # inputs/forecasts far outside the training range
+    # the other simple baselines' forecasts (N, H, V), scaled like `actual_scaled`: "mean",
+    # and "seasonal_naive" with a season (see lstmcast.evaluation.baselines)
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def naive_scaled(self) -> np.ndarray:
@@ -98,6 +101,7 @@ class Backtest:
             self.taus,
             pick(self.series_start),
             None if self.transformed is None else self.transformed.subset(mask),
+            baselines={name: a[mask] for name, a in self.baselines.items()},
         )
 
 
@@ -211,12 +215,15 @@ def report(
     naive_mae_scaled: np.ndarray,
     naive_mae_original: np.ndarray,
 ) -> dict[str, Any]:
-    """The evaluation report: the model and repeat_last side by side, plus the skill score."""
+    """The evaluation report: the model beside repeat_last and the other simple baselines,
+    the skill score against repeat_last and the verdict against the best baseline."""
     sections = {}
-    for name, scaled_pred in (
-        ("model", backtest.predicted_scaled),
-        ("repeat_last", backtest.naive_scaled),
-    ):
+    forecasts = {
+        "model": backtest.predicted_scaled,
+        "repeat_last": backtest.naive_scaled,
+        **backtest.baselines,
+    }
+    for name, scaled_pred in forecasts.items():
         on_scale = forecast_metrics(
             backtest.actual_scaled, scaled_pred, backtest.last_scaled, naive_mae_scaled, columns
         )
@@ -228,7 +235,7 @@ def report(
             columns,
         )
         sections[name] = {
-            "name": model_name if name == "model" else "repeat_last",
+            "name": model_name if name == "model" else name,
             "scaled": on_scale["overall"],
             "original": in_units["overall"],
             "per_variable": {
@@ -241,26 +248,48 @@ def report(
             "per_horizon": {"scaled": on_scale["per_horizon"], "original": in_units["per_horizon"]},
         }
     model_mse = sections["model"]["scaled"]["mse"]
-    naive_mse = sections["repeat_last"]["scaled"]["mse"]
-    skill = skill_score(model_mse, naive_mse)
+    skill = skill_score(model_mse, sections["repeat_last"]["scaled"]["mse"])
     beats = skill is not None and skill > 0
-    verdict = (
-        f"{model_name} beats repeat_last: skill {skill:.3f} (1 - model MSE / naive MSE)"
-        if beats
-        else f"{model_name} does NOT beat repeat_last (skill {_rounded(skill)}): "
-        "predicting the last value is at least as good"
-    )
+    names = [n for n in forecasts if n != "model"]
+    best = min(names, key=lambda n: _finite_or_inf(sections[n]["scaled"]["mse"]))
+    best_skill = skill_score(model_mse, sections[best]["scaled"]["mse"])
+    beats_best = best_skill is not None and best_skill > 0
     result = {
         "n_windows": len(backtest.starts),
         "model": sections["model"],
-        "repeat_last": sections["repeat_last"],
+        **{name: sections[name] for name in names},
+        "baselines": names,
         "skill": skill,
         "beats_naive": beats,
-        "verdict": verdict,
+        "best_baseline": best,
+        "skill_vs_best": best_skill,
+        "beats_best_baseline": beats_best,
+        "verdict": _verdict(model_name, best, best_skill, beats_best, skill),
     }
     if backtest.bands is not None:
         result["intervals"] = interval_report(backtest, columns)
     return result
+
+
+def _verdict(
+    model: str, best: str, best_skill: float | None, beats_best: bool, skill: float | None
+) -> str:
+    """One line: the model against the best simple baseline (and repeat_last when that is
+    not the best)."""
+    against = "" if best == "repeat_last" else f"; skill against repeat_last {_rounded(skill)}"
+    if beats_best:
+        return (
+            f"{model} beats the best simple baseline ({best}): skill {best_skill:.3f} "
+            f"(1 - model MSE / {best} MSE){against}"
+        )
+    return (
+        f"{model} does NOT beat the best simple baseline ({best}, skill {_rounded(best_skill)}):"
+        f" {best} is at least as good{against}"
+    )
+
+
+def _finite_or_inf(value: float | None) -> float:
+    return float(value) if value is not None and np.isfinite(value) else float("inf")
 
 
 def per_series_report(
@@ -286,6 +315,9 @@ def per_series_report(
             "n_windows": full["n_windows"],
             "skill": full["skill"],
             "beats_naive": full["beats_naive"],
+            "best_baseline": full["best_baseline"],
+            "skill_vs_best": full["skill_vs_best"],
+            "beats_best_baseline": full["beats_best_baseline"],
             **{
                 name: {
                     "scaled": full[name]["scaled"],

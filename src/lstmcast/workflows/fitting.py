@@ -49,6 +49,7 @@ from lstmcast.engine.batching import Layout
 from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, TrainResult, train
 from lstmcast.errors import ConfigError, DataError, ModelFileError
+from lstmcast.evaluation.baselines import BaselineState
 from lstmcast.models import CovariateSpec, embedding_width
 from lstmcast.workflows.calibration import Calibration, check_method
 
@@ -517,6 +518,7 @@ class FittedState:
     inputs: Inputs = field(default_factory=lambda: Inputs(ids=("",)))
     levels: transform.LevelState | None = None  # with a target transform: the level side
     up_fraction: np.ndarray | None = None  # (V,) share of up moves of the train levels
+    baselines: BaselineState | None = None  # the mean and seasonal_naive baselines' fit
 
     @property
     def layout(self) -> Layout:

@@ -38,6 +38,7 @@ from lstmcast.evaluation.backtest import (
     per_series_report,
     report,
 )
+from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
 from lstmcast.evaluation.market import market_report
 from lstmcast.evaluation.metrics import naive_one_step_mae
 from lstmcast.workflows import modelfile
@@ -167,6 +168,7 @@ class Forecaster:
             inputs=inputs,
             levels=_fit_levels(panel, split, cfg),
             up_fraction=_up_fraction(_level_values(panel), panel, split, V),
+            baselines=_fit_baselines(panel, split, cfg),
         )
         return self
 
@@ -275,7 +277,14 @@ class Forecaster:
         if state.levels is not None and panel.levels is not None:
             unscale = state.levels.scaler.params(window_series, V, np.float64)
             result = in_levels(result, panel.levels, state.levels.kinds, unscale)
-        return dataclasses.replace(result, far=far), panel
+        baselines = {}
+        if state.baselines is not None:  # in original units, then scaled like the rest
+            raw = baseline_forecasts(
+                state.baselines, _level_values(panel), window_series, starts, L, H
+            )
+            center, scale = result.center[:, None, :V], result.scale[:, None, :V]
+            baselines = {name: (a - center) / scale for name, a in raw.items()}
+        return dataclasses.replace(result, far=far, baselines=baselines), panel
 
     def report(self, forecasts: Backtest, split: str = "test") -> dict[str, Any]:
         """Metrics of the model and of repeat_last on `forecasts`, scaled and in original
@@ -803,6 +812,25 @@ def _fit_levels(panel: Panel, split: PanelSplit, config: RunConfig) -> LevelStat
         _naive_mae(scaled, panel, split, V),
         _naive_mae(panel.levels, panel, split, V),
     )
+
+
+def _fit_baselines(panel: Panel, split: PanelSplit, config: RunConfig) -> BaselineState:
+    """Each series' mean over its train rows (levels under a transform) and the season the
+    train rows show (see `lstmcast.evaluation.baselines`). A series too short for a split
+    has no train rows and is never scored: its mean is over all its rows."""
+    values, V = _level_values(panel), panel.n_targets
+    mean = np.zeros((panel.n_series, V))
+    pieces = []
+    for i, s in enumerate(split.splits):
+        start = int(panel.bounds[i])
+        if s is None or s.train[1] <= s.train[0]:
+            mean[i] = values[start : int(panel.bounds[i + 1])].mean(axis=0)
+            continue
+        rows = values[start + s.train[0] : start + s.train[1]]
+        mean[i] = rows.mean(axis=0)
+        pieces.append(rows)
+    season = detect_season(panel.freq, pieces, config.lookback, config.period)
+    return BaselineState(mean, season)
 
 
 def _up_fraction(levels: np.ndarray, panel: Panel, split: PanelSplit, n_targets: int) -> np.ndarray:

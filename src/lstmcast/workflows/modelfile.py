@@ -34,6 +34,7 @@ from lstmcast.data.panel import PanelScaler, PanelSplit
 from lstmcast.data.transform import LevelState
 from lstmcast.engine.training import TrainResult
 from lstmcast.errors import LstmcastError, ModelFileError
+from lstmcast.evaluation.baselines import BaselineState
 from lstmcast.files import atomic_write, versions, write_json
 from lstmcast.workflows.calibration import MC_DROPOUT, Calibration
 from lstmcast.workflows.fitting import FittedState, Inputs
@@ -102,6 +103,7 @@ def save(config: RunConfig, state: FittedState, path: str | Path) -> Path:
         "calibration": None if state.calibration is None else state.calibration.to_dict(),
         "levels": None if state.levels is None else state.levels.to_dict(),
         "up_fraction": None if state.up_fraction is None else [float(v) for v in state.up_fraction],
+        "baselines": None if state.baselines is None else state.baselines.to_dict(),
         "versions": versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
@@ -369,6 +371,9 @@ def _restore(
         up_fraction=None
         if content.get("up_fraction") is None
         else np.asarray(content["up_fraction"], dtype=np.float64),
+        baselines=None
+        if content.get("baselines") is None
+        else BaselineState.from_dict(content["baselines"]),
     )
     architecture = content["architecture"]
     _agree(_agreements(content, config, parts, spec))
@@ -490,6 +495,12 @@ def _agreements(
         raise Invalid(f"architecture.period is {arch['period']}; it must be at most lookback {L}")
     if parts["up_fraction"] is not None:
         rows.append(("the length of up_fraction", len(parts["up_fraction"]), V, columns))
+    if parts["baselines"] is not None:
+        shape = parts["baselines"].train_mean.shape
+        rows.append(("the shape of baselines.train_mean", shape, (S, V), f"{series} and targets"))
+        season = parts["baselines"].season
+        if season is not None and season > L:
+            raise Invalid(f"baselines.season is {season}; it must be at most lookback {L}")
     with _field("run_config.transform"):
         kinds = transform.resolve(config.transform, targets)
     levels, calibration = parts["levels"], parts["calibration"]

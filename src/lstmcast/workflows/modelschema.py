@@ -313,6 +313,9 @@ SCHEMA = record(
             )
         ),
         "up_fraction": nullable(array((1,), lo=0, hi=1)),
+        "baselines": nullable(
+            record({"train_mean": array((2,)), "season": nullable(integer(2, MAX_SIZE))})
+        ),
         "versions": anything,
         "created": anything,
     },
