@@ -32,12 +32,18 @@ _CHOICES = {
 QUANTILE_METHODS = (choices.IntervalMethod.quantile.value, choices.IntervalMethod.cqr.value)
 
 
+# The model a run trains unless told: robust on any series of the broad accuracy table (it
+# never blew up, and sat at repeat_last where nothing beats it); the presets are the
+# tutorial's, kept by name. See docs/design.md.
+DEFAULT_MODEL = "seglstm"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """Data, model and training options of one run. `None` means "the model's default"."""
 
-    model: str = "simple"
-    lookback: int = 10
+    model: str = DEFAULT_MODEL
+    lookback: int | None = None  # None: chosen from the data at fit (workflows.defaults)
     horizon: int = 1
     # data
     targets: tuple[str, ...] | None = None
@@ -94,6 +100,8 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         for name in (*_POSITIVE, *_NON_NEGATIVE):  # stored as plain ints (JSON-safe)
+            if name == "lookback" and self.lookback is None:
+                continue
             minimum = 1 if name in _POSITIVE else 0
             object.__setattr__(self, name, check_int(name, getattr(self, name), minimum))
         for name, allowed in _CHOICES.items():
@@ -238,6 +246,14 @@ class RunConfig:
             or self.static
             or self.id_embedding
         )
+
+    @property
+    def lookback_rows(self) -> int:
+        """The lookback once chosen: `fit` (and backtest, compare, tune) chooses it from the
+        data when it is None (see `lstmcast.workflows.defaults`), before anything reads it."""
+        if self.lookback is None:
+            raise ConfigError("internal: the lookback is read before it was chosen from the data")
+        return self.lookback
 
     def model_overrides(self) -> dict[str, Any]:
         """The model options that were set, for `lstmcast.models.build` (with the quantile

@@ -172,7 +172,10 @@ def test_help_shows_the_defaults_of_runconfig_and_the_choices():
     result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "250"})
     text = " ".join(result.output.split())
     defaults = dataclasses.asdict(RunConfig())
-    assert f"[default: {defaults['lookback']}]" in text
+    assert (
+        defaults["lookback"] is None and "[default: from the data's frequency and length]" in text
+    )
+    assert f"[default: {defaults['horizon']}]" in text
     assert f"[default: {defaults['clip_norm']}]" in text
     assert "[error|ffill|interpolate]" in text and "[adam|adamw|rmsprop|sgd]" in text
 

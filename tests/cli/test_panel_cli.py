@@ -106,6 +106,8 @@ def test_predict_takes_known_future_values_from_a_file(tmp_path):
         "2",
         "--epochs",
         "1",
+        "--model",
+        "lstm",
         "--layers",
         "4",
         "--out",

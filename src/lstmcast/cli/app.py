@@ -603,6 +603,11 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     out.print(table)
     colour = "green" if metrics.get("beats_best_baseline", metrics["beats_naive"]) else "yellow"
     out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
+    if metrics.get("derived"):
+        chosen = ", ".join(
+            f"{c['name']} {_shown(c['value'])} ({c['why']})" for c in metrics["derived"]
+        )
+        out.print(f"chosen from the data: {chosen}", highlight=False)
     for note in metrics.get("notes", []):
         out.print(f"[yellow]note:[/] {note}", highlight=False)
     if "far_from_training" in metrics:
@@ -760,6 +765,10 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
             "cov = coverage of the interval on test; IS / naive = interval score against "
             "repeat_last's conformal band (< 1: sharper than naive)."
         )
+
+
+def _shown(value: Any) -> str:
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
 
 
 def _fmt(value: Any) -> str:

@@ -110,6 +110,8 @@ _DEFAULTS = RunConfig()
 
 
 def _shown_default(name: str, default: Any) -> str:
+    if name == "lookback" and default is None:
+        return "from the data's frequency and length"
     if default is None or default == () or default == {}:
         return ""
     if isinstance(default, bool):
@@ -117,7 +119,8 @@ def _shown_default(name: str, default: Any) -> str:
     return str(default)
 
 
-_NUMBERS_WITHOUT_DEFAULT = {"dropout": float, "period": int}  # None means "the model's"
+# None means "the model's" (or, for lookback, "chosen from the data")
+_NUMBERS_WITHOUT_DEFAULT = {"dropout": float, "period": int, "lookback": int}
 
 
 def _python_type(name: str) -> type:

@@ -219,7 +219,7 @@ def train(
         result.message = "no trainable parameters"
         return result
 
-    lookback, horizon = config.lookback, config.horizon
+    lookback, horizon = config.lookback_rows, config.horizon
     use_graph = supports_graphs(device, config.cuda_graph)
     # a quantile head trains (and early-stops) on the pinball loss of its own levels
     quantiles = tuple(getattr(getattr(model, "config", None), "quantiles", None) or ())

@@ -51,7 +51,7 @@ from lstmcast.evaluation.intervals import interval_metrics
 from lstmcast.evaluation.metrics import forecast_metrics, naive_one_step_mae, skill_score
 from lstmcast.evaluation.significance import diebold_mariano
 from lstmcast.files import atomic_write, staged_directory, versions, write_json
-from lstmcast.workflows import modelfile
+from lstmcast.workflows import defaults, modelfile
 from lstmcast.workflows.calibration import bands as make_bands
 from lstmcast.workflows.calibration import calibrate, model_outputs, need
 from lstmcast.workflows.fitting import (
@@ -129,7 +129,7 @@ class Fold:
 def make_folds(n_rows: int, test_start: int, config: RunConfig, plan: Plan) -> list[Fold]:
     """The folds of a series of `n_rows` rows whose first forecast target is row `test_start`;
     ConfigError names the option and its limit when the data cannot hold them."""
-    L, H = config.lookback, config.horizon
+    L, H = config.lookback_rows, config.horizon
     first_origin = max(test_start - 1, L - 1)
     origins = np.arange(first_origin, n_rows - H, plan.origin_step, dtype=np.int64)
     if len(origins) < plan.folds:
@@ -198,7 +198,7 @@ def train_fold(
     inputs = make_inputs(panel, config, split)
     layout = inputs.layout(panel.n_targets, len(panel.covariates))
     scaled = inputs.design(panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, scaler)
-    L, H, V = config.lookback, config.horizon, panel.n_targets
+    L, H, V = config.lookback_rows, config.horizon, panel.n_targets
     # windows inside [train_start, train_end): validation inputs reach back into train only
     train_starts = start + split_windows(local, "train", L, H, config.stride)
     val_starts = start + split_windows(local, "val", L, H)
@@ -249,7 +249,7 @@ def forecast_folds(
     pass; per fold, metrics beside repeat_last (and seasonal_naive with a period) and interval
     coverage when the model has intervals."""
     state = trained.state
-    L, H, V = config.lookback, config.horizon, panel.n_targets
+    L, H, V = config.lookback_rows, config.horizon, panel.n_targets
     started = time.perf_counter()
     if trained.scaled is None or trained.tensor is None:
         trained.scaled = state.inputs.design(
@@ -378,10 +378,11 @@ def backtest(
         )
     dataset = read_dataset(data, Columns.of(config))
     panel = dataset.panel
+    config, _ = defaults.resolve(config, panel)  # the options left to the data, chosen once
     n = len(panel)
     test_start = _test_start(panel, config)
     folds = make_folds(n, test_start, config, plan)
-    if config.period is not None and config.period > config.lookback:
+    if config.period is not None and config.period > config.lookback_rows:
         raise ConfigError(
             f"--period {config.period} (seasonal_naive) must be <= the lookback {config.lookback}"
         )

@@ -260,7 +260,7 @@ def calibrate(
             "prediction intervals are calibrated on the validation split, which is empty; "
             "set val_fraction > 0 (or val_start with test_start)"
         )
-    L, H = config.lookback, config.horizon
+    L, H = config.lookback_rows, config.horizon
     actual, last = targets_of(scaled, val_starts, L, H, n_targets)
     naive_scores = np.abs(actual - last[:, None, :])
     naive = np.stack([conformal_quantile(naive_scores, level) for level in levels])

@@ -208,7 +208,7 @@ def split_for(series: TimeSeries, config: RunConfig) -> Split:
         split = split_by_time(series.time, config.val_start, config.test_start)
     else:
         split = split_by_fraction(len(series), config.val_fraction, config.test_fraction)
-    check_split(split, config.lookback, config.horizon)
+    check_split(split, config.lookback_rows, config.horizon)
     return split
 
 
@@ -216,7 +216,7 @@ def split_panel(panel: Panel, config: RunConfig) -> PanelSplit:
     """Every series' split under `config` (see `lstmcast.data.panel.panel_splits`)."""
     return panel_splits(
         panel,
-        config.lookback,
+        config.lookback_rows,
         config.horizon,
         config.val_fraction,
         config.test_fraction,
@@ -431,7 +431,7 @@ class FittedModel:
 
 def split_starts(split: Split, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     """The train and validation window starts of one series' `split`."""
-    L, H = config.lookback, config.horizon
+    L, H = config.lookback_rows, config.horizon
     return split_windows(split, "train", L, H, config.stride), split_windows(split, "val", L, H)
 
 

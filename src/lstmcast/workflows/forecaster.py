@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from lstmcast.config import RunConfig, make_config
+from lstmcast.config import DEFAULT_MODEL, RunConfig, make_config
 from lstmcast.data import Scaler, Split, window_starts
 from lstmcast.data.load import read_table_digest
 from lstmcast.data.panel import (
@@ -41,7 +41,7 @@ from lstmcast.evaluation.backtest import (
 from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
 from lstmcast.evaluation.market import market_report
 from lstmcast.evaluation.metrics import naive_one_step_mae
-from lstmcast.workflows import modelfile
+from lstmcast.workflows import defaults, modelfile
 from lstmcast.workflows.calibration import (
     Outputs,
     adaptive_widths,
@@ -78,7 +78,12 @@ class Forecaster:
     """
 
     def __init__(
-        self, model: str = "simple", *, lookback: int = 10, horizon: int = 1, **options: Any
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        lookback: int | None = None,
+        horizon: int = 1,
+        **options: Any,
     ) -> None:
         self.config = make_config(
             {"model": model, "lookback": lookback, "horizon": horizon, **options}
@@ -112,11 +117,15 @@ class Forecaster:
         `lstmcast.engine.training.Epoch`). With `checkpoint` (a directory), training saves
         its whole state there after every epoch; `resume=True` goes on from it (a killed
         run loses at most one epoch, and on the CPU ends as an uninterrupted one), None goes
-        on from it only when it is this run's. Returns self."""
+        on from it only when it is this run's. Options left to the data (the lookback; the
+        width and dropout of lstm and seglstm; see `lstmcast.workflows.defaults`) are chosen
+        first and kept in `config`; `derived_` lists them with the reasons. Returns self."""
+        dataset = read_dataset(data, Columns.of(self.config))
+        panel = dataset.panel
+        # the options left to the data are chosen here, once, and kept in the config
+        self.config, chosen = defaults.resolve(self.config, panel)
         cfg = self.config
         device = resolve_device(cfg.device)
-        dataset = read_dataset(data, Columns.of(cfg))
-        panel = dataset.panel
         if cfg.adaptive_gamma and panel.n_series > 1:
             raise ConfigError(
                 f"The 'adaptive_gamma' option follows one series' recent misses; "
@@ -128,7 +137,7 @@ class Forecaster:
         layout = inputs.layout(panel.n_targets, len(panel.covariates))
         series_of_rows = panel.series_of_rows()
         scaled = inputs.design(panel.values, series_of_rows, panel.time, scaler)
-        L, H, V = cfg.lookback, cfg.horizon, panel.n_targets
+        L, H, V = cfg.lookback_rows, cfg.horizon, panel.n_targets
         windows = (
             panel_starts(panel.bounds, split, "train", L, H, cfg.stride),
             panel_starts(panel.bounds, split, "val", L, H),
@@ -151,6 +160,7 @@ class Forecaster:
             fitted.model, fitted.series, scaled, fitted.val_starts, V, cfg, layout
         )
         self.device_ = device
+        self.derived_ = chosen
         self.state_ = FittedState(
             model=fitted.model,
             scaler=scaler,
@@ -220,7 +230,7 @@ class Forecaster:
         levels = self._levels(intervals)
         dataset = self.read(data)
         panel = dataset.panel
-        L, H, V = self.config.lookback, self.config.horizon, len(state.targets)
+        L, H, V = self.config.lookback_rows, self.config.horizon, len(state.targets)
         if split not in SPLITS:
             raise DataError(f"unknown split '{split}'; allowed: {', '.join(SPLITS)}")
         model_ids = state.inputs.index_of(panel.ids, dataset.source)
@@ -400,7 +410,7 @@ class Forecaster:
         dataset = self.read(data, future_rows=bool(state.inputs.future_covariates))
         panel = dataset.panel
         cfg = self.config
-        L, H, V = cfg.lookback, cfg.horizon, len(state.targets)
+        L, H, V = cfg.lookback_rows, cfg.horizon, len(state.targets)
         chosen = list(range(panel.n_series))
         if ids is not None:
             where = {name: i for i, name in enumerate(panel.ids)}
@@ -615,7 +625,7 @@ class Forecaster:
         calibration = state.calibration
         if calibration is None or not calibration.gamma:
             return None
-        L, H, V = self.config.lookback, self.config.horizon, len(state.targets)
+        L, H, V = self.config.lookback_rows, self.config.horizon, len(state.targets)
         n = len(panel)
         starts = window_starts(0, min(calibration.calibration_end, n), n, L, H)
         rates = {}
@@ -647,7 +657,7 @@ class Forecaster:
             state.model,
             series,
             starts,
-            self.config.lookback,
+            self.config.lookback_rows,
             method,
             self.config.head_quantiles(),
             self.config.mc_samples,
@@ -829,7 +839,7 @@ def _fit_baselines(panel: Panel, split: PanelSplit, config: RunConfig) -> Baseli
         rows = values[start + s.train[0] : start + s.train[1]]
         mean[i] = rows.mean(axis=0)
         pieces.append(rows)
-    season = detect_season(panel.freq, pieces, config.lookback, config.period)
+    season = detect_season(panel.freq, pieces, config.lookback_rows, config.period)
     return BaselineState(mean, season)
 
 

@@ -29,6 +29,7 @@ from lstmcast.errors import TrainingError
 from lstmcast.evaluation.backtest import Backtest, forecast_frame
 from lstmcast.evaluation.plots import plot_forecasts, plot_future
 from lstmcast.files import atomic_write, check_output_dir, staged_directory, versions, write_json
+from lstmcast.workflows import defaults
 from lstmcast.workflows.calibration import check_method
 from lstmcast.workflows.fitting import Columns, DataLike, Dataset, read_dataset
 from lstmcast.workflows.forecaster import Forecaster
@@ -102,6 +103,9 @@ def finish_run(
     forecasts, panel = forecaster.backtest(dataset, "test")
     metrics = forecaster.report(forecasts, "test")
     metrics["training"] = forecaster.training_.to_dict() | {"history": None}
+    chosen = getattr(forecaster, "derived_", [])
+    if chosen:  # the options fit chose from the data, with the reasons
+        metrics["derived"] = [c.to_dict() for c in chosen]
     if dataset.notes:
         metrics["notes"] = list(dataset.notes)
     if out_dir is not None:
@@ -158,6 +162,7 @@ def write_run(
             "n_train_windows": state.n_train_windows,
             "split": state.split.to_dict(),
             "training": state.training.to_dict(),
+            "derived": metrics.get("derived", []),
         },
     )
     id_col = state.inputs.id_col
@@ -177,7 +182,7 @@ def check_models(dataset: Dataset, base: RunConfig, names: Sequence[str]) -> lis
     panel = dataset.panel
     configs = []
     for name in names:
-        config = dataclasses.replace(base, model=name)
+        config, _ = defaults.resolve(dataclasses.replace(base, model=name), panel)
         check_method(config)
         probe = models.build_for_run(config, panel.values.shape[1], panel.n_targets, seeded=False)
         check_method(config, probe)

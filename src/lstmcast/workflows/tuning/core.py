@@ -23,6 +23,7 @@ from lstmcast.data import TimeSeries
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError
 from lstmcast.files import check_output_dir, staged_directory
+from lstmcast.workflows import defaults
 from lstmcast.workflows.fitting import Columns, DataLike, read_dataset, split_for
 from lstmcast.workflows.forecaster import Forecaster
 from lstmcast.workflows.tuning.folds import Fold, check_folds, fit_fold, fold_ranges
@@ -95,10 +96,13 @@ def tune(
         )
     dataset = read_dataset(data, Columns.of(config))  # the one read of the data
     series = dataset.series
+    if config.lookback is None:  # not searched either: chosen from the data as train does
+        lookback, _ = defaults.default_lookback(dataset.panel, config)
+        config = dataclasses.replace(config, lookback=lookback)
     longest = dataclasses.replace(config, lookback=space.max_lookback())
     split = split_for(series, longest)  # raises if the longest lookback fails
     fold_list = fold_ranges(split, folds)
-    check_folds(fold_list, longest.lookback, config.horizon)
+    check_folds(fold_list, longest.lookback_rows, config.horizon)
     space = space.for_model(_model_fields(config, series))
     device = resolve_device(config.device)
 

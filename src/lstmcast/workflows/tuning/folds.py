@@ -98,7 +98,7 @@ def fit_fold(
     different losses stay comparable; `report` gets that MSE after every epoch (for pruning).
     `checkpoint`: where the fold's training saves every epoch (and resumes).
     """
-    L, H, V = config.lookback, config.horizon, series.n_targets
+    L, H, V = config.lookback_rows, config.horizon, series.n_targets
     values = series.values[: fold.val[1]]  # rows after the validation block stay unseen
     scaler = fit_scaler(values[fold.train[0] : fold.train[1]], config.scaler)
     scaled = np.ascontiguousarray(scaler.transform(values), dtype=np.float32)
