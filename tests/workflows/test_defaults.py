@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 import lstmcast
 from lstmcast.cli import app
-from lstmcast.workflows.defaults import segment_for, width_for
+from lstmcast.config import make_config
+from lstmcast.workflows.defaults import resolve, segment_for, width_for
+from lstmcast.workflows.fitting import Columns, read_dataset
 
 
 def series(rows: int, freq: str | None, seed: int = 0) -> pd.DataFrame:
@@ -70,10 +72,16 @@ def test_seglstm_segments_divide_the_lookback_and_fit_the_season():
 
 
 def test_the_width_grows_with_the_training_samples():
-    assert width_for(100, 32, 512, 128) == 32 and width_for(10**6, 32, 512, 128) == 512
-    small = chosen("seglstm", series(300, "h"))
-    large = chosen("seglstm", series(6000, "h"))
-    assert small["hidden"] < large["hidden"] and small["dropout"] <= large["dropout"]
+    assert width_for(100, 128, 512, 128) == 128 and width_for(10**6, 128, 512, 128) == 512
+
+    def picked(rows: int) -> dict:  # chosen without training
+        config = make_config({"model": "seglstm"})
+        panel = read_dataset(series(rows, "h"), Columns.of(config)).panel
+        return {c.name: c.value for c in resolve(config, panel)[1]}
+
+    small, large = picked(300), picked(40000)
+    assert small["hidden"] == 128 and large["hidden"] == 512
+    assert small["dropout"] == 0.1 and large["dropout"] == 0.5
 
 
 def test_the_choice_reads_row_counts_not_values():
