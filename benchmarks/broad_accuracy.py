@@ -12,7 +12,8 @@ known structure (`SYNTHETIC`). Each series has one lookback (2-3 seasonal period
 series allows), two horizons (1 step and a few steps) and a season length for seasonal_naive.
 
 Every model is fitted through the public API with ONLY lookback, horizon, epochs, patience and
-seed (seasonal_naive gets `period` too), so the table measures the library's defaults; the
+seed (seasonal_naive gets `period` too; `seglstm@auto` is seglstm without the lookback, which
+the library then chooses from the data), so the table measures the library's defaults; the
 default split (70/10/20 %, in time order), standard scaling fitted on train, early stopping on
 validation. A model that refuses its options is a row with status "refused" and the one-line
 error. Cells are MSE on the train-only z-scale (report["model"]["scaled"]["mse"]).
@@ -45,8 +46,10 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
+AUTO = "seglstm@auto"  # seglstm with the lookback left to the data too (the train default)
 MODELS = (
     "seglstm",
+    AUTO,
     "simple",
     "stacked",
     "bidirectional",
@@ -56,7 +59,7 @@ MODELS = (
     "repeat_last",
     "mean",
 )
-LSTMS = ("seglstm", "simple", "stacked", "bidirectional", "lstm")
+LSTMS = ("seglstm", AUTO, "simple", "stacked", "bidirectional", "lstm")
 BASELINES = ("linear", "seasonal_naive", "repeat_last", "mean")
 COMPARED = ("linear", "seasonal_naive", "repeat_last")  # the "no worse than" column
 SHORT = {"seasonal_naive": "snaive", "repeat_last": "rlast", "bidirectional": "bidir"}
@@ -235,7 +238,7 @@ def commit() -> str:
 
 def options_for(series: Series, model: str, horizon: int, seed: int, args: Any) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "lookback": series.lookback,
+        **({} if model == AUTO else {"lookback": series.lookback}),
         "horizon": horizon,
         "epochs": args.epochs,
         "patience": args.patience,
@@ -257,8 +260,8 @@ def fit_one(frame: pd.DataFrame, model: str, options: dict[str, Any]) -> dict[st
             warnings.simplefilter("ignore")
             options = dict(options)
             forecaster = lstmcast.Forecaster(
-                model,
-                lookback=options.pop("lookback"),
+                model.removesuffix("@auto"),
+                lookback=options.pop("lookback", None),
                 horizon=options.pop("horizon"),
                 **options,
             )
@@ -281,6 +284,8 @@ def fit_one(frame: pd.DataFrame, model: str, options: dict[str, Any]) -> dict[st
         test_n=test["model"]["scaled"].get("n"),  # values scored: windows x targets x steps
         val_n=val["model"]["scaled"].get("n"),
         train_windows=forecaster.state_.n_train_windows,
+        lookback_used=forecaster.config.lookback,
+        derived={c.name: c.value for c in getattr(forecaster, "derived_", [])},
         train_seconds=round(training.seconds, 3),
         best_epoch=training.best_epoch,
         epochs_run=len(training.history),
