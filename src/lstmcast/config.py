@@ -19,7 +19,7 @@ from lstmcast.errors import ConfigError
 
 OPTIMIZERS = choices.values(choices.Optimizer)
 LOSSES = choices.values(choices.Loss)
-_POSITIVE = ("lookback", "horizon", "stride", "epochs", "batch_size", "plot_step")
+_POSITIVE = ("lookback", "horizon", "stride", "epochs", "batch_size", "plot_step", "ensemble")
 _NON_NEGATIVE = ("patience", "divergence_retries", "seed", "id_embedding")
 _CHOICES = {
     "fill": choices.Fill,
@@ -76,6 +76,7 @@ class RunConfig:
     bidirectional: bool | None = None
     period: int | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
+    ensemble: int = 1  # K > 1: K seglstm members trained at once as one model, their mean
     # training
     epochs: int = 100
     batch_size: int = 32
@@ -264,6 +265,8 @@ class RunConfig:
             if getattr(self, name) is not None
         }
         overrides.update(self.model_options)
+        if self.ensemble > 1:
+            overrides["members"] = self.ensemble
         if self.head_quantiles():
             overrides["quantiles"] = self.head_quantiles()
         return overrides

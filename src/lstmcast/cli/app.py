@@ -603,6 +603,19 @@ def print_metrics(metrics: dict[str, Any]) -> None:
     out.print(table)
     colour = "green" if metrics.get("beats_best_baseline", metrics["beats_naive"]) else "yellow"
     out.print(f"[{colour}]{metrics['verdict']}[/]", highlight=False)
+    if "ensemble" in metrics:
+        members = metrics["ensemble"]
+        mse = members["mse_scaled"]
+        line = (
+            f"ensemble: {len(members['kept'])} of {members['members']} members in the mean; "
+            f"member MSE (scaled) {_fmt(min(mse))}-{_fmt(max(mse))}, spread "
+            f"{_fmt(members['spread_scaled'])}"
+        )
+        if members["dropped_on_validation"]:
+            line += f"; dropped on validation (blew up): {members['dropped_on_validation']}"
+        if members["far_off"]:
+            line += f"; [yellow]far off the others here: {members['far_off']}[/]"
+        out.print(line, highlight=False)
     if metrics.get("derived"):
         chosen = ", ".join(
             f"{c['name']} {_shown(c['value'])} ({c['why']})" for c in metrics["derived"]

@@ -223,7 +223,12 @@ def train(
     use_graph = supports_graphs(device, config.cuda_graph)
     # a quantile head trains (and early-stops) on the pinball loss of its own levels
     quantiles = tuple(getattr(getattr(model, "config", None), "quantiles", None) or ())
-    loss_fn = make_loss(config.loss, quantiles).to(device)
+    loss_fn = make_loss(config.loss, quantiles)
+    if getattr(getattr(model, "config", None), "members", 1) > 1:  # an ensemble trained as one
+        from lstmcast.models.seglstm_ensemble import MemberLoss
+
+        loss_fn = MemberLoss(loss_fn)
+    loss_fn = loss_fn.to(device)
     train_idx = torch.as_tensor(train_starts, dtype=torch.long, device=device)
     val_idx = torch.as_tensor(val_starts, dtype=torch.long, device=device)
     score_idx = val_idx if len(val_idx) else train_idx

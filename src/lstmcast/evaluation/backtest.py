@@ -56,6 +56,7 @@ class Backtest:
     # the other simple baselines' forecasts (N, H, V), scaled like `actual_scaled`: "mean",
     # and "seasonal_naive" with a season (see lstmcast.evaluation.baselines)
     baselines: dict[str, np.ndarray] = field(default_factory=dict)
+    members: dict[str, Any] | None = None  # an ensemble's members on these windows
 
     @property
     def naive_scaled(self) -> np.ndarray:

@@ -8,6 +8,7 @@ The models with a quantile head (`supports_quantiles`) forecast (B, H, T, Q) whe
 """
 
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from lstmcast.models.baselines import (
 from lstmcast.models.covariates import CovariateSpec, WithCovariates, embedding_width
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 from lstmcast.models.lstm import PRESETS, LSTMConfig, LSTMForecaster
-from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
+from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig, seglstm
 
 __all__ = [
     "ACTIVATIONS",
@@ -71,8 +72,8 @@ MODELS: dict[str, str] = {
     "seglstm": "Strong LSTM: per-variable segments, instance norm, parallel decoding (SegRNN).",
 }
 
-# name -> (config dataclass, module class taking that config)
-_REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
+# name -> (config dataclass, module class (or factory) taking that config)
+_REGISTRY: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
     "lstm": (LSTMConfig, LSTMForecaster),
     "simple": (LSTMConfig, LSTMForecaster),
     "stacked": (LSTMConfig, LSTMForecaster),
@@ -81,7 +82,7 @@ _REGISTRY: dict[str, tuple[type, type[nn.Module]]] = {
     "seasonal_naive": (SeasonalNaiveConfig, SeasonalNaive),
     "mean": (BaselineConfig, Mean),
     "linear": (LinearConfig, LinearBaseline),
-    "seglstm": (SegLSTMConfig, SegLSTM),
+    "seglstm": (SegLSTMConfig, seglstm),
 }
 # Fields build() takes as its own arguments rather than as overrides; `quantiles` is one: it
 # shapes the output (B, H, T, Q) as horizon and n_targets do.
@@ -155,7 +156,7 @@ def config_dict(model: nn.Module) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"name": name}
     for key, value in dataclasses.asdict(config).items():
-        if key in ("quantiles", "context") and not value:
+        if (key in ("quantiles", "context") and not value) or (key == "members" and value == 1):
             continue  # a point model without covariates is described as before they existed
         out[key] = list(value) if isinstance(value, tuple) else value
     return out
@@ -220,6 +221,16 @@ def build_for_run(
             "seglstm forecasts each target from its own past (channel-independent) and cannot "
             f"use past covariates ({', '.join(config.covariates)}); use --model lstm, or pass "
             "values known in advance as --future-covariates"
+        )
+    if config.ensemble > 1 and config.model != "seglstm":
+        raise ConfigError(
+            f"--ensemble trains seglstm members at once as one model; model '{config.model}' "
+            f"is trained alone (use --model seglstm, or --ensemble 1)"
+        )
+    if config.ensemble > 1 and config.intervals and config.interval_method == "mc-dropout":
+        raise ConfigError(
+            "--ensemble with --interval-method mc-dropout is not supported; use conformal, "
+            "calibrated on the ensemble's mean"
         )
     if seeded:
         torch.manual_seed(config.seed)

@@ -42,6 +42,7 @@ from lstmcast.models.lstm import (
 )
 
 REVIN_MODES = ("last", "mean")
+MAX_MEMBERS = 64
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class SegLSTMConfig:
     revin_mode: str = "last"  # "last": subtract the last value; "mean": mean/std
     quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
     context: int = 0  # C: known-in-advance inputs (B, C), added to every decoder query
+    members: int = 1  # K > 1: an ensemble of K members trained as one (seglstm_ensemble)
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -70,6 +72,16 @@ class SegLSTMConfig:
         check_choice("revin_mode", self.revin_mode, REVIN_MODES)
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
         check_int("context", self.context, minimum=0)
+        check_int("members", self.members)
+        if self.members > MAX_MEMBERS:
+            raise ConfigError(
+                f"The 'members' parameter must be at most {MAX_MEMBERS}. Got {self.members}."
+            )
+        if self.members > 1 and self.quantiles:
+            raise ConfigError(
+                "An ensemble (members > 1) gives point forecasts; its intervals come from "
+                "--interval-method conformal, not a quantile head"
+            )
 
 
 class SegLSTM(nn.Module):
@@ -164,11 +176,24 @@ class SegLSTM(nn.Module):
         return y.permute(0, 2, 1, 3) * scale[..., None] + shift[..., None]  # (B, H, T, Q)
 
     def _statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Per-window, per-variable shift and scale (B, 1, T); (0, 1) without RevIN."""
-        if not self.config.revin:
-            return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
-        if self.config.revin_mode == "last":
-            return x[:, -1:].detach(), torch.ones_like(x[:, :1])
-        mean = x.mean(dim=1, keepdim=True).detach()
-        std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
-        return mean, std
+        return window_statistics(x, self.config)
+
+
+def window_statistics(x: Tensor, config: SegLSTMConfig) -> tuple[Tensor, Tensor]:
+    """Per-window, per-variable shift and scale (B, 1, T) of RevIN; (0, 1) without it."""
+    if not config.revin:
+        return torch.zeros_like(x[:, :1]), torch.ones_like(x[:, :1])
+    if config.revin_mode == "last":
+        return x[:, -1:].detach(), torch.ones_like(x[:, :1])
+    mean = x.mean(dim=1, keepdim=True).detach()
+    std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
+    return mean, std
+
+
+def seglstm(config: SegLSTMConfig) -> nn.Module:
+    """The model of `config`: one SegLSTM, or an ensemble of `members` trained as one."""
+    if config.members > 1:
+        from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
+
+        return SegLSTMEnsemble(config)
+    return SegLSTM(config)

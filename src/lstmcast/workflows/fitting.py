@@ -45,7 +45,7 @@ from lstmcast.data.panel import (
     with_macro,
 )
 from lstmcast.data.validate import index_columns
-from lstmcast.engine.batching import Layout
+from lstmcast.engine.batching import Layout, gather_targets, predict_windows
 from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, TrainResult, train
 from lstmcast.errors import ConfigError, DataError, ModelFileError
@@ -427,6 +427,7 @@ class FittedModel:
     train_starts: np.ndarray
     val_starts: np.ndarray
     series: torch.Tensor  # the scaled series on the training device
+    members: dict[str, Any] | None = None  # an ensemble's members (see `check_members`)
 
 
 def split_starts(split: Split, config: RunConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -491,7 +492,50 @@ def fit_model(
         layout=layout,
         checkpoint=checkpoint,
     )
-    return FittedModel(model, result, train_starts, val_starts, tensor)
+    members = check_members(model, tensor, val_starts, config, layout)
+    return FittedModel(model, result, train_starts, val_starts, tensor, members)
+
+
+MEMBER_BLOW_UP = 3.0  # a member whose validation MSE is this many times the median's is dropped
+
+
+def check_members(
+    model: nn.Module,
+    tensor: torch.Tensor,
+    val_starts: np.ndarray,
+    config: RunConfig,
+    layout: Layout,
+) -> dict[str, Any] | None:
+    """For an ensemble: each member's validation MSE (scaled), and the members dropped from
+    its mean because theirs is not finite or over MEMBER_BLOW_UP x the median member's. None
+    for a single model."""
+    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
+
+    core = models.core(model)
+    if not isinstance(core, SegLSTMEnsemble):
+        return None
+    K = int(core.keep.numel())
+    L, H = config.lookback_rows, config.horizon
+    if len(val_starts) == 0:
+        return {"members": K, "val_mse": None, "dropped": []}
+    core.every_member = True
+    try:
+        predicted = predict_windows(model, tensor, val_starts, L, layout=layout, horizon=H)
+    finally:
+        core.every_member = False
+    actual = gather_targets(
+        tensor, torch.as_tensor(val_starts, device=tensor.device), L, H, layout.n_targets
+    )
+    errors = predicted.astype(np.float64) - actual.cpu().numpy()[..., None]  # (N, H, V, K)
+    mse = np.mean(errors**2, axis=(0, 1, 2))  # (K,)
+    finite = np.isfinite(mse)
+    median = float(np.median(mse[finite])) if finite.any() else float("nan")
+    dropped = [k for k in range(K) if not finite[k] or mse[k] > MEMBER_BLOW_UP * median]
+    if len(dropped) < K:  # never all of them: a model that blew up as a whole is reported so
+        with torch.no_grad():
+            for k in dropped:
+                core.keep[k] = 0.0
+    return {"members": K, "val_mse": [float(v) for v in mse], "dropped": dropped}
 
 
 @dataclass

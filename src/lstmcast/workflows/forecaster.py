@@ -14,6 +14,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from lstmcast import models
 from lstmcast.config import DEFAULT_MODEL, RunConfig, make_config
 from lstmcast.data import Scaler, Split, window_starts
 from lstmcast.data.load import read_table_digest
@@ -26,6 +27,7 @@ from lstmcast.data.panel import (
 )
 from lstmcast.data.panel import window_series as panel_window_series
 from lstmcast.data.transform import LevelState, rebuild, resolve
+from lstmcast.engine.batching import predict_windows
 from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, TrainResult, resolve_device
 from lstmcast.errors import ConfigError, DataError, NotFittedError
@@ -41,6 +43,7 @@ from lstmcast.evaluation.backtest import (
 from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
 from lstmcast.evaluation.market import market_report
 from lstmcast.evaluation.metrics import naive_one_step_mae
+from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
 from lstmcast.workflows import defaults, modelfile
 from lstmcast.workflows.calibration import (
     Outputs,
@@ -53,6 +56,7 @@ from lstmcast.workflows.calibration import (
 )
 from lstmcast.workflows.calibration import bands as make_bands
 from lstmcast.workflows.fitting import (
+    MEMBER_BLOW_UP,
     Columns,
     DataLike,
     Dataset,
@@ -161,6 +165,7 @@ class Forecaster:
         )
         self.device_ = device
         self.derived_ = chosen
+        self.members_ = fitted.members  # an ensemble's members on validation (else None)
         self.state_ = FittedState(
             model=fitted.model,
             scaler=scaler,
@@ -294,7 +299,8 @@ class Forecaster:
             )
             center, scale = result.center[:, None, :V], result.scale[:, None, :V]
             baselines = {name: (a - center) / scale for name, a in raw.items()}
-        return dataclasses.replace(result, far=far, baselines=baselines), panel
+        members = self._members(tensor, scaled, starts)
+        return dataclasses.replace(result, far=far, baselines=baselines, members=members), panel
 
     def report(self, forecasts: Backtest, split: str = "test") -> dict[str, Any]:
         """Metrics of the model and of repeat_last on `forecasts`, scaled and in original
@@ -317,6 +323,13 @@ class Forecaster:
         }
         if forecasts.far:
             result["far_from_training"] = forecasts.far
+        if forecasts.members is not None:
+            validation = getattr(self, "members_", None) or {}
+            result["ensemble"] = {
+                **forecasts.members,
+                "val_mse_scaled": validation.get("val_mse"),
+                "dropped_on_validation": validation.get("dropped", []),
+            }
         if forecasts.transformed is not None and state.levels is not None:
             transformed = report(
                 forecasts.transformed,
@@ -645,6 +658,35 @@ class Forecaster:
                 scores = np.abs(actual - outputs.point)
             rates[level] = adaptive_widths(calibration, level, scores)[1]
         return rates
+
+    def _members(
+        self, series: torch.Tensor, scaled: np.ndarray, starts: np.ndarray
+    ) -> dict[str, Any] | None:
+        """An ensemble's members on these windows (trained space, scaled): each one's MSE, the
+        mean spread between them, and the members far off the others (over
+        MEMBER_BLOW_UP x the median member's MSE: noticed here, never dropped on these rows)."""
+        core = models.core(self._state().model)
+        if not isinstance(core, SegLSTMEnsemble):
+            return None
+        L, H, V = self.config.lookback_rows, self.config.horizon, len(self._state().targets)
+        core.every_member = True
+        try:
+            predicted = predict_windows(
+                self._state().model, series, starts, L, layout=self._state().layout, horizon=H
+            ).astype(np.float64)  # (N, H, V, K)
+        finally:
+            core.every_member = False
+        actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
+        mse = np.mean((predicted - actual[..., None]) ** 2, axis=(0, 1, 2))
+        median = float(np.median(mse))
+        kept = core.keep.cpu().numpy() > 0
+        return {
+            "members": len(mse),
+            "kept": [int(k) for k in np.flatnonzero(kept)],
+            "mse_scaled": [float(v) for v in mse],
+            "spread_scaled": float(np.mean(np.std(predicted[..., kept], axis=-1))),
+            "far_off": [int(k) for k in range(len(mse)) if mse[k] > MEMBER_BLOW_UP * median],
+        }
 
     def _outputs(
         self, series: torch.Tensor, starts: np.ndarray, levels: tuple[float, ...]

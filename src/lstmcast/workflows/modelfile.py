@@ -571,6 +571,7 @@ def _parameters(arch: dict[str, Any], spec: Any) -> int:
     elif name == "seglstm":
         S, D = arch.get("segment", 1), arch.get("hidden", 2)
         total = 2 * S * D + 8 * D * D + (-(-H // S) + T) * (D // 2) + context * D
+        total *= arch.get("members", 1)
     elif name == "mean":
         total = T
     else:

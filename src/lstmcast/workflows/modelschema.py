@@ -207,6 +207,7 @@ ARCHITECTURE = record(
         "hidden": integer(2, MAX_UNITS),
         "segment": integer(1, MAX_SIZE),
         "context": integer(0, MAX_SIZE),
+        "members": integer(1, 64),
         "period": integer(1, MAX_SIZE),
         "quantiles": sequence(LEVEL, max_len=99),
         "dropout": number(0, 1),

@@ -1,0 +1,123 @@
+"""K seglstm members as one model: every weight has a leading member axis, and each layer runs
+for all members in one batched matmul (`torch.bmm`/`einsum` over K), never K models in turn.
+
+Member k computes exactly what a `SegLSTM` with its weights computes (the same equations, the
+LSTM in torch's gate order i, f, g, o); the members are drawn one after another from the global
+RNG, so member 0 starts as the single model of the same seed. Training sees every member's
+forecast, (B, H, T, K), and the loss averages the members' own losses (`MemberLoss`), so each
+member learns as if alone, on the same batches. Evaluated, the model gives the mean of the
+members it keeps (`keep`, a 0/1 buffer: a member whose validation loss blew up is dropped after
+training); with `every_member` set it gives all of them (their spread, their own errors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import Tensor, nn
+
+from lstmcast.kernels.cpu_lstm import Dropout
+from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig, window_statistics
+
+
+class SegLSTMEnsemble(nn.Module):
+    name = "seglstm"
+    keep: Tensor  # (K,) 1 for the members the mean uses
+
+    def __init__(self, config: SegLSTMConfig) -> None:
+        super().__init__()
+        self.config = config
+        single = dataclasses.replace(config, members=1)
+        drawn = [SegLSTM(single) for _ in range(config.members)]  # each its own draw
+
+        def stacked(get: object, transpose: bool = False) -> nn.Parameter:
+            tensors = [get(m) for m in drawn]  # type: ignore[operator]
+            tensors = [t.detach().T if transpose else t.detach() for t in tensors]
+            return nn.Parameter(torch.stack(tensors).contiguous())
+
+        self.n_targets: int = drawn[0].n_targets
+        self.n_in, self.n_out = drawn[0].n_in, drawn[0].n_out
+        self.embed_w = stacked(lambda m: m.embed[0].weight, transpose=True)  # (K, S, D)
+        self.embed_b = stacked(lambda m: m.embed[0].bias)  # (K, D)
+        self.w_ih = stacked(lambda m: m.lstm.weight_ih_l0, transpose=True)  # (K, D, 4D)
+        self.w_hh = stacked(lambda m: m.lstm.weight_hh_l0, transpose=True)  # (K, D, 4D)
+        self.b_ih = stacked(lambda m: m.lstm.bias_ih_l0)  # (K, 4D)
+        self.b_hh = stacked(lambda m: m.lstm.bias_hh_l0)  # (K, 4D)
+        self.position = stacked(lambda m: m.position)  # (K, M, D - D/2)
+        self.channel = stacked(lambda m: m.channel)  # (K, T, D/2)
+        self.head_w = stacked(lambda m: m.head[1].weight, transpose=True)  # (K, D, S)
+        self.head_b = stacked(lambda m: m.head[1].bias)  # (K, S)
+        self.context_w = self.context_b = None
+        if config.context:
+            self.context_w = stacked(lambda m: m.context.weight, transpose=True)  # (K, C, D)
+            self.context_b = stacked(lambda m: m.context.bias)  # (K, D)
+        self.dropout = Dropout(config.dropout)
+        self.register_buffer("keep", torch.ones(config.members))
+        self.every_member = False
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Training (or `every_member`): every member's forecast (B, H, T, K); evaluated: the
+        mean of the kept members (B, H, T)."""
+        y = self.members(x, context)
+        if self.training or self.every_member:
+            return y
+        keep = self.keep.to(y.dtype)
+        return torch.einsum("bhtk,k->bht", y, keep) / keep.sum()
+
+    def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        # K members, B batch, L lookback, T targets, S segment, N input / M output segments
+        B, L, _ = x.shape
+        T, S, N, M = self.n_targets, self.config.segment, self.n_in, self.n_out
+        K, D = self.config.members, self.config.hidden
+        x = x[:, :, :T]
+        shift, scale = window_statistics(x, self.config)  # (B, 1, T) each
+        x = ((x - shift) / scale).permute(0, 2, 1).reshape(B * T, L)
+        if N * S > L:  # left-pad by repeating the first value, as SegLSTM does
+            x = torch.cat([x[:, :1].expand(-1, N * S - L), x], dim=1)
+        R = B * T  # one sequence per (sample, variable)
+        segments = x.reshape(1, R * N, S)  # row r * N + n: segment n of sequence r
+        e = torch.relu(torch.matmul(segments, self.embed_w) + self.embed_b[:, None])  # (K, RN, D)
+        bias = (self.b_ih + self.b_hh)[:, None]  # (K, 1, 4D)
+        from_input = torch.baddbmm(bias, e, self.w_ih).view(K, R, N, 4 * D)
+        h = c = x.new_zeros(K, R, D)
+        for n in range(N):  # the encoder: one batched step for all members
+            gates = from_input[:, :, n] + torch.bmm(h, self.w_hh)
+            i, f, g, o = gates.chunk(4, dim=-1)
+            c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+            h = o.sigmoid() * c.tanh()  # (K, R, D)
+        queries = torch.cat(
+            [
+                self.position[:, None].expand(-1, T, -1, -1),  # (K, T, M, D - D/2)
+                self.channel[:, :, None].expand(-1, -1, M, -1),  # (K, T, M, D/2)
+            ],
+            dim=-1,
+        )
+        query_gates = torch.bmm(queries.reshape(K, T * M, D), self.w_ih).view(K, 1, T, M, 4 * D)
+        state_gates = torch.baddbmm(bias, h, self.w_hh).view(K, B, T, 1, 4 * D)
+        gates = query_gates + state_gates  # (K, B, T, M, 4D)
+        if self.context_w is not None and self.context_b is not None and context is not None:
+            queried = torch.matmul(context, self.context_w) + self.context_b[:, None]  # (K, B, D)
+            gates = gates + torch.bmm(queried, self.w_ih).view(K, B, 1, 1, 4 * D)
+        i, f, g, o = gates.chunk(4, dim=-1)
+        c_out = f.sigmoid() * c.view(K, B, T, 1, D) + i.sigmoid() * g.tanh()
+        h_out = self.dropout(o.sigmoid() * c_out.tanh())  # (K, B, T, M, D)
+        y = torch.baddbmm(self.head_b[:, None], h_out.reshape(K, B * T * M, D), self.head_w)
+        y = y.view(K, B, T, M * S)[..., : self.config.horizon]  # (K, B, T, H)
+        y = y.permute(1, 3, 2, 0)  # (B, H, T, K)
+        return y * scale[..., None] + shift[..., None]  # in the input's scale
+
+
+class MemberLoss(nn.Module):
+    """A loss of (B, H, T) forecasts applied to every member of (B, H, T, K): the mean of the
+    members' own losses. The evaluated model's mean (B, H, T) is scored as it is: early
+    stopping follows the ensemble's forecast."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, predicted: Tensor, target: Tensor) -> Tensor:
+        if predicted.dim() == target.dim():
+            return self.inner(predicted, target)
+        return self.inner(predicted, target.unsqueeze(-1).expand_as(predicted))

@@ -1,0 +1,132 @@
+"""An ensemble of seglstm members trained as one model: each member computes what a SegLSTM
+with its weights computes, all members run in the same batched ops, the loss is the mean of
+the members' own, a member that blew up on validation leaves the mean, and the rest of the
+library (reports, model files, the CLI) takes it like any model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import lstmcast
+from lstmcast import ConfigError, models
+from lstmcast.config import make_config
+from lstmcast.engine.batching import Layout
+from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
+from lstmcast.models.seglstm_ensemble import MemberLoss, SegLSTMEnsemble
+from lstmcast.workflows.fitting import check_members
+
+SIZES = {"horizon": 5, "lookback": 28, "segment": 7, "hidden": 16}
+
+
+def member(ensemble: SegLSTMEnsemble, k: int, **extra) -> SegLSTM:
+    """A SegLSTM with member k's weights."""
+    single = SegLSTM(SegLSTMConfig(n_features=3, **SIZES, **extra))
+    with torch.no_grad():
+        single.embed[0].weight.copy_(ensemble.embed_w[k].T)
+        single.embed[0].bias.copy_(ensemble.embed_b[k])
+        single.lstm.weight_ih_l0.copy_(ensemble.w_ih[k].T)
+        single.lstm.weight_hh_l0.copy_(ensemble.w_hh[k].T)
+        single.lstm.bias_ih_l0.copy_(ensemble.b_ih[k])
+        single.lstm.bias_hh_l0.copy_(ensemble.b_hh[k])
+        single.position.copy_(ensemble.position[k])
+        single.channel.copy_(ensemble.channel[k])
+        single.head[1].weight.copy_(ensemble.head_w[k].T)
+        single.head[1].bias.copy_(ensemble.head_b[k])
+        if single.context is not None:
+            single.context.weight.copy_(ensemble.context_w[k].T)
+            single.context.bias.copy_(ensemble.context_b[k])
+    return single.eval()
+
+
+@pytest.mark.parametrize("extra", [{}, {"context": 2}, {"revin_mode": "mean"}])
+def test_every_member_computes_what_a_seglstm_with_its_weights_computes(extra):
+    torch.manual_seed(0)
+    ensemble = models.build("seglstm", 3, members=4, **SIZES, **extra).eval()
+    torch.manual_seed(0)
+    first = models.build("seglstm", 3, **SIZES, **extra).eval()
+    x = torch.randn(6, 28, 3)
+    context = torch.randn(6, 2) if extra.get("context") else None
+    ensemble.every_member = True
+    outputs = ensemble(x, context)  # (B, H, T, K)
+    assert outputs.shape == (6, 5, 3, 4)
+    torch.testing.assert_close(outputs[..., 0], first(x, context))  # member 0: the same seed
+    for k in range(4):
+        torch.testing.assert_close(outputs[..., k], member(ensemble, k, **extra)(x, context))
+    ensemble.every_member = False
+    torch.testing.assert_close(ensemble(x, context), outputs.mean(-1))
+
+
+def test_the_members_are_one_model_with_stacked_weights():
+    ensemble = models.build("seglstm", 3, members=5, **SIZES)
+    assert not any(isinstance(m, SegLSTM | nn.LSTM) for m in ensemble.modules())
+    assert all(p.shape[0] == 5 for p in ensemble.parameters())  # a leading member axis
+    single = models.build("seglstm", 3, **SIZES)
+    count = sum(p.numel() for p in single.parameters())
+    assert sum(p.numel() for p in ensemble.parameters()) == 5 * count
+
+
+def test_the_loss_is_the_mean_of_the_members_losses_and_the_mean_keeps_kept_members():
+    predicted, target = torch.randn(4, 3, 2, 5), torch.randn(4, 3, 2)
+    expected = torch.stack([nn.functional.mse_loss(predicted[..., k], target) for k in range(5)])
+    torch.testing.assert_close(MemberLoss(nn.MSELoss())(predicted, target), expected.mean())
+    ensemble = models.build("seglstm", 3, members=3, **SIZES).eval()
+    x = torch.randn(2, 28, 3)
+    ensemble.every_member = True
+    every = ensemble(x)
+    ensemble.every_member = False
+    ensemble.keep[1] = 0.0
+    torch.testing.assert_close(ensemble(x), every[..., [0, 2]].mean(-1))
+
+
+def test_a_member_that_blew_up_on_validation_leaves_the_mean():
+    torch.manual_seed(0)
+    config = make_config({"model": "seglstm", "lookback": 28, "horizon": 5, "ensemble": 4})
+    model = models.build("seglstm", 2, members=4, **SIZES)
+    with torch.no_grad():
+        model.head_b[2] += 1e3  # member 2 forecasts 1000 standard deviations off
+    series = torch.randn(200, 2)
+    report = check_members(model, series, np.arange(100, 150), config, Layout.plain(2, 2))
+    assert report["dropped"] == [2] and model.keep.tolist() == [1.0, 1.0, 0.0, 1.0]
+    assert report["val_mse"][2] > 1e5
+
+
+def frame(rows: int = 240) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2022-01-01", periods=rows, freq="D"),
+            "y": np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.2, rows),
+        }
+    )
+
+
+def test_an_ensemble_is_reported_saved_and_loaded(tmp_path):
+    data = frame()
+    fitted = lstmcast.Forecaster("seglstm", horizon=3, epochs=2, ensemble=3).fit(data)
+    report = fitted.evaluate(data)
+    section = report["ensemble"]
+    assert section["members"] == 3 and section["kept"] == [0, 1, 2]
+    assert len(section["mse_scaled"]) == 3 and section["spread_scaled"] >= 0
+    assert len(section["val_mse_scaled"]) == 3 and section["dropped_on_validation"] == []
+    loaded = lstmcast.load(fitted.save(tmp_path / "m"))
+    pd.testing.assert_frame_equal(loaded.predict(data), fitted.predict(data))
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"model": "simple"}, "model 'simple' is trained alone"),
+        ({"intervals": (0.8,), "interval_method": "mc-dropout"}, "mc-dropout is not supported"),
+        ({"intervals": (0.8,), "interval_method": "quantile"}, "point forecasts"),
+    ],
+)
+def test_what_an_ensemble_does_not_take_is_refused_in_one_line(options, message):
+    with pytest.raises(ConfigError, match=message):
+        lstmcast.Forecaster(**{"model": "seglstm", "epochs": 1, "ensemble": 2, **options}).fit(
+            frame()
+        )
