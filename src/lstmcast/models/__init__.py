@@ -29,7 +29,8 @@ from lstmcast.models.baselines import (
 from lstmcast.models.covariates import CovariateSpec, WithCovariates, embedding_width
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 from lstmcast.models.lstm import PRESETS, LSTMConfig, LSTMForecaster
-from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig, seglstm
+from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
+from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
 
 __all__ = [
     "ACTIVATIONS",
@@ -71,6 +72,12 @@ MODELS: dict[str, str] = {
     "linear": "Baseline: one linear layer from the flattened window to the forecast.",
     "seglstm": "Strong LSTM: per-variable segments, instance norm, parallel decoding (SegRNN).",
 }
+
+
+def seglstm(config: SegLSTMConfig) -> nn.Module:
+    """One SegLSTM, or an ensemble of `config.members` trained as one model."""
+    return SegLSTMEnsemble(config) if config.members > 1 else SegLSTM(config)
+
 
 # name -> (config dataclass, module class (or factory) taking that config)
 _REGISTRY: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {

@@ -188,12 +188,3 @@ def window_statistics(x: Tensor, config: SegLSTMConfig) -> tuple[Tensor, Tensor]
     mean = x.mean(dim=1, keepdim=True).detach()
     std = torch.sqrt(x.var(dim=1, keepdim=True, unbiased=False) + 1e-5).detach()
     return mean, std
-
-
-def seglstm(config: SegLSTMConfig) -> nn.Module:
-    """The model of `config`: one SegLSTM, or an ensemble of `members` trained as one."""
-    if config.members > 1:
-        from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
-
-        return SegLSTMEnsemble(config)
-    return SegLSTM(config)
