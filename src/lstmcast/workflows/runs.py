@@ -177,15 +177,17 @@ def write_run(
 
 
 def check_models(dataset: Dataset, base: RunConfig, names: Sequence[str]) -> list[RunConfig]:
-    """The config of every model in `names`, each built once without training, so that a bad
-    option of any of them is reported before the first one trains."""
+    """The config of every model in `names`, each built once without training (with the
+    options fit will choose from the data), so that a bad option of any of them is reported
+    before the first one trains. The configs are returned as given: fit chooses, and records."""
     panel = dataset.panel
     configs = []
     for name in names:
-        config, _ = defaults.resolve(dataclasses.replace(base, model=name), panel)
-        check_method(config)
-        probe = models.build_for_run(config, panel.values.shape[1], panel.n_targets, seeded=False)
-        check_method(config, probe)
+        config = dataclasses.replace(base, model=name)
+        resolved, _ = defaults.resolve(config, panel)
+        check_method(resolved)
+        probe = models.build_for_run(resolved, panel.values.shape[1], panel.n_targets, seeded=False)
+        check_method(resolved, probe)
         configs.append(config)
     return configs
 
@@ -236,7 +238,7 @@ def _compare_one(
     return {
         "model": config.model,
         "horizon": config.horizon,
-        "lookback": config.lookback,
+        "lookback": metrics["lookback"],
         "mse_scaled": model["scaled"]["mse"],
         "mae_scaled": model["scaled"]["mae"],
         "mse": model["original"]["mse"],
