@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -225,12 +226,7 @@ def report(rows: list[dict[str, Any]], horizons: list[int]) -> str:
 
 
 def write_report(path: Path, body: str) -> None:
-    text = path.read_text() if path.is_file() else f"# Accuracy\n\n{START}\n{END}\n"
-    if START not in text or END not in text:
-        text = text.rstrip() + f"\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    path.write_text(f"{head}{START}\n{body}\n{END}{tail}")
+    write_section(path, body, START, END)
 
 
 def main() -> None:

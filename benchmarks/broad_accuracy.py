@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from common import write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -534,12 +535,7 @@ def report(rows: list[dict[str, Any]]) -> str:
 
 
 def write_report(path: Path, body: str) -> None:
-    text = path.read_text() if path.is_file() else "# Accuracy\n"
-    if START not in text or END not in text:
-        text = text.rstrip() + f"\n\n{HEADING}\n\n{START}\n{END}\n"
-    head, rest = text.split(START, 1)
-    tail = rest.split(END, 1)[1]
-    path.write_text(f"{head}{START}\n{body}\n{END}{tail}")
+    write_section(path, body, START, END, HEADING)
 
 
 def main() -> None:

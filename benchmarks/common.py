@@ -9,6 +9,7 @@ import platform
 import resource
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -43,3 +44,15 @@ def run_in_subprocess(script: str, spec: dict[str, Any], timeout: float) -> dict
     if proc.returncode != 0 or not lines:
         return {**spec, "error": (proc.stderr.strip().splitlines() or ["no output"])[-1][:160]}
     return json.loads(lines[-1])
+
+
+def write_section(path: Path, body: str, start: str, end: str, heading: str = "") -> None:
+    """Replace what lies between the `start` and `end` markers of a results page with `body`,
+    keeping the text around them; a page without the markers gets them at its end (under
+    `heading`), a missing page is created."""
+    text = path.read_text() if path.is_file() else "# Accuracy\n"
+    if start not in text or end not in text:
+        text = text.rstrip() + (f"\n\n{heading}" if heading else "") + f"\n\n{start}\n{end}\n"
+    head, rest = text.split(start, 1)
+    tail = rest.split(end, 1)[1]
+    path.write_text(f"{head}{start}\n{body}\n{end}{tail}")

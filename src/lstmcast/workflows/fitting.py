@@ -499,6 +499,25 @@ def fit_model(
 MEMBER_BLOW_UP = 3.0  # a member whose validation MSE is this many times the median's is dropped
 
 
+def member_forecasts(
+    model: nn.Module, tensor: torch.Tensor, starts: np.ndarray, config: RunConfig, layout: Layout
+) -> np.ndarray | None:
+    """Every ensemble member's forecasts of these windows, (N, H, V, K) float64 (scaled); None
+    for a single model."""
+    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
+
+    core = models.core(model)
+    if not isinstance(core, SegLSTMEnsemble):
+        return None
+    core.every_member = True
+    try:
+        L, H = config.lookback_rows, config.horizon
+        predicted = predict_windows(model, tensor, starts, L, layout=layout, horizon=H)
+    finally:
+        core.every_member = False
+    return predicted.astype(np.float64)
+
+
 def check_members(
     model: nn.Module,
     tensor: torch.Tensor,
@@ -515,18 +534,16 @@ def check_members(
     if not isinstance(core, SegLSTMEnsemble):
         return None
     K = int(core.keep.numel())
-    L, H = config.lookback_rows, config.horizon
     if len(val_starts) == 0:
         return {"members": K, "val_mse": None, "dropped": []}
-    core.every_member = True
-    try:
-        predicted = predict_windows(model, tensor, val_starts, L, layout=layout, horizon=H)
-    finally:
-        core.every_member = False
+    predicted = member_forecasts(model, tensor, val_starts, config, layout)
+    if predicted is None:
+        return None
+    L, H = config.lookback_rows, config.horizon
     actual = gather_targets(
         tensor, torch.as_tensor(val_starts, device=tensor.device), L, H, layout.n_targets
     )
-    errors = predicted.astype(np.float64) - actual.cpu().numpy()[..., None]  # (N, H, V, K)
+    errors = predicted - actual.cpu().numpy()[..., None]  # (N, H, V, K)
     mse = np.mean(errors**2, axis=(0, 1, 2))  # (K,)
     finite = np.isfinite(mse)
     median = float(np.median(mse[finite])) if finite.any() else float("nan")

@@ -27,7 +27,6 @@ from lstmcast.data.panel import (
 )
 from lstmcast.data.panel import window_series as panel_window_series
 from lstmcast.data.transform import LevelState, rebuild, resolve
-from lstmcast.engine.batching import predict_windows
 from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, TrainResult, resolve_device
 from lstmcast.errors import ConfigError, DataError, NotFittedError
@@ -64,6 +63,7 @@ from lstmcast.workflows.fitting import (
     fingerprint,
     fit_model,
     make_inputs,
+    member_forecasts,
     read_dataset,
     split_panel,
 )
@@ -665,21 +665,20 @@ class Forecaster:
         """An ensemble's members on these windows (trained space, scaled): each one's MSE, the
         mean spread between them, and the members far off the others (over
         MEMBER_BLOW_UP x the median member's MSE: noticed here, never dropped on these rows)."""
-        core = models.core(self._state().model)
-        if not isinstance(core, SegLSTMEnsemble):
+        state = self._state()
+        predicted = member_forecasts(state.model, series, starts, self.config, state.layout)
+        if predicted is None:
             return None
-        L, H, V = self.config.lookback_rows, self.config.horizon, len(self._state().targets)
-        core.every_member = True
-        try:
-            predicted = predict_windows(
-                self._state().model, series, starts, L, layout=self._state().layout, horizon=H
-            ).astype(np.float64)  # (N, H, V, K)
-        finally:
-            core.every_member = False
+        L, H, V = self.config.lookback_rows, self.config.horizon, len(state.targets)
         actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
         mse = np.mean((predicted - actual[..., None]) ** 2, axis=(0, 1, 2))
         median = float(np.median(mse))
-        kept = core.keep.cpu().numpy() > 0
+        core = models.core(state.model)
+        kept = (
+            core.keep.cpu().numpy() > 0
+            if isinstance(core, SegLSTMEnsemble)
+            else np.ones(predicted.shape[-1], dtype=bool)
+        )
         return {
             "members": len(mse),
             "kept": [int(k) for k in np.flatnonzero(kept)],
