@@ -24,3 +24,8 @@ class ModelFileError(LstmcastError):
 
 class NotFittedError(LstmcastError, AttributeError):
     """A forecaster was used before `fit` (or `load`)."""
+
+
+class StorageError(ConfigError):
+    """A study's storage cannot be opened: server unreachable, credentials refused, database
+    missing, or its driver not installed (the message names the URL, password hidden)."""

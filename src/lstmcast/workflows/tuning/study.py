@@ -24,7 +24,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, Trial, TrialState
 
 from lstmcast import choices
-from lstmcast.errors import ConfigError
+from lstmcast.errors import ConfigError, StorageError
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 PRUNERS = choices.values(choices.Pruner)
@@ -32,6 +32,12 @@ HEARTBEAT_S = 60  # a trial whose worker stopped beating this long x3 is failed 
 META_KEY = "lstmcast"
 RESUMES = "resumes"  # a make-up trial's attribute: the interrupted trial it goes on from
 CREATE_TRIES = 5
+# A bare postgresql:// means psycopg (v3), the driver `lstmcast[postgres]` installs. SQLAlchemy
+# picks its default driver by version (psycopg2 before 2.1, psycopg from 2.1), so without
+# naming it the same URL would need a different driver depending on what else is installed.
+POSTGRES = "postgresql://"
+POSTGRES_DRIVER = "postgresql+psycopg://"
+POSTGRES_EXTRA = "pip install 'lstmcast[postgres]'"
 
 
 class Surplus(Exception):
@@ -104,12 +110,15 @@ def replaced_before(study: Study, number: int) -> int:
 
 
 def storage_url(storage: str | None, out: str | Path | None) -> str | None:
-    """The SQLAlchemy URL: `storage` as given (a plain path means a SQLite file), else
-    `<out>/study.db`; None (in memory) when neither is given."""
+    """The SQLAlchemy URL: `storage` as given (a plain path means a SQLite file; a bare
+    `postgresql://` names the psycopg driver), else `<out>/study.db`; None (in memory) when
+    neither is given."""
     if storage is None:
         if out is None:
             return None
         storage = str(Path(out) / "study.db")
+    if storage.startswith(POSTGRES):
+        return POSTGRES_DRIVER + storage.removeprefix(POSTGRES)
     if "://" in storage:
         return storage
     path = Path(storage).expanduser().resolve()
@@ -179,7 +188,8 @@ def open_study(
 
 def _rdb_storage(url: str) -> Any:
     """An RDBStorage with heartbeats. Workers that open a new database at the same moment race
-    to create its tables; the losers retry (by then the tables exist)."""
+    to create its tables; the losers retry (by then the tables exist). Any other failure is one
+    StorageError line: the driver's reason, or the driver to install."""
     import sqlalchemy.exc
 
     engine: dict[str, Any] = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
@@ -193,18 +203,22 @@ def _rdb_storage(url: str) -> Any:
                     heartbeat_interval=HEARTBEAT_S,
                     grace_period=3 * HEARTBEAT_S,
                 )
-        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.OperationalError) as exc:
+        except sqlalchemy.exc.DBAPIError as exc:  # PostgreSQL's race: "relation ... exists"
             if attempt + 1 < CREATE_TRIES and _is_creation_race(exc):
                 time.sleep(0.2 + random.random())
                 continue
-            raise ConfigError(
-                f"cannot open storage '{shown_url(url)}': {_first_line(exc)}"
+            raise StorageError(
+                f"cannot open storage '{shown_url(url)}': {_reason(exc, url)}"
             ) from exc
-        except (ImportError, ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
-            raise ConfigError(
-                f"cannot open storage '{shown_url(url)}': {_first_line(exc)}"
+        except ImportError as exc:
+            raise StorageError(
+                f"cannot open storage '{shown_url(url)}': {_missing_driver(exc, url)}"
             ) from exc
-    raise ConfigError(f"cannot open storage '{shown_url(url)}'")  # pragma: no cover
+        except (ValueError, sqlalchemy.exc.SQLAlchemyError) as exc:
+            raise StorageError(
+                f"cannot open storage '{shown_url(url)}': {_reason(exc, url)}"
+            ) from exc
+    raise StorageError(f"cannot open storage '{shown_url(url)}'")  # pragma: no cover
 
 
 def _is_creation_race(exc: Exception) -> bool:
@@ -215,6 +229,39 @@ def _is_creation_race(exc: Exception) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _reason(exc: Exception, url: str) -> str:
+    """The driver's own first line (connection refused, unknown host, password refused, no
+    such database), without SQLAlchemy's wrapping and never with the password."""
+    from sqlalchemy.engine import make_url
+
+    reason = _first_line(getattr(exc, "orig", None) or exc)
+    reason = " ".join(reason.removeprefix("connection failed: ").split())
+    try:
+        password = make_url(url).password
+    except Exception:
+        password = None
+    if password:
+        reason = reason.replace(str(password), "***")
+    return reason
+
+
+def _missing_driver(exc: ImportError, url: str) -> str:
+    """Which driver module is missing (or broken) and how to install it."""
+    from sqlalchemy.engine import make_url
+
+    cause = exc.__cause__ if isinstance(exc.__cause__, ImportError) else exc
+    if url.startswith(POSTGRES_DRIVER):
+        missing = isinstance(cause, ModuleNotFoundError) and cause.name == "psycopg"
+        what = "is not installed" if missing else f"cannot be imported ({_first_line(cause)})"
+        return f"its driver psycopg {what}; install it with {POSTGRES_EXTRA}"
+    try:
+        driver = make_url(url).get_driver_name()
+    except Exception:
+        driver = "of this URL"
+    hint = f" or use postgresql:// with {POSTGRES_EXTRA}" if url.startswith("postgresql") else ""
+    return f"its driver module {cause.name or driver} is not installed; install it{hint}"
 
 
 def counted(study: Study, before: int | None = None) -> int:
