@@ -18,7 +18,7 @@ from rich.table import Table
 
 from lstmcast import choices
 from lstmcast.choices import values
-from lstmcast.cli.options import choice_metavar, run_options
+from lstmcast.cli.options import Nproc, choice_metavar, run_options
 from lstmcast.cli.progress import epoch_progress, trial_lines
 from lstmcast.config import RunConfig, make_config, read_toml
 from lstmcast.errors import LstmcastError
@@ -42,7 +42,9 @@ def user_errors(resume_hint: str = "") -> Iterator[None]:
     try:
         yield
     except LstmcastError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        from rich.markup import escape  # a message's brackets are text: 'lstmcast[postgres]'
+
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
         if resume_hint == "again":
@@ -169,16 +171,31 @@ def train(
             help="Keep a model that learned nothing (every epoch diverged or none improved).",
         ),
     ] = False,
+    nproc: Nproc = None,
     *,
     run: dict[str, Any],
 ) -> None:
     """Train a model, evaluate it on the test split beside repeat_last, and write the run.
-    A checkpoint is kept after every epoch: after Ctrl-C or a kill, add --resume."""
+    A checkpoint is kept after every epoch: after Ctrl-C or a kill, add --resume.
+    Under torchrun (`torchrun --nproc-per-node N -m lstmcast train ...`) or with --nproc N,
+    the processes train one model with DistributedDataParallel; rank 0 writes and prints."""
+    from lstmcast.engine import distributed
+
+    leader = distributed.is_leader()
+    if not leader:  # under torchrun only rank 0 speaks; the others' errors are rank 0's too
+        out.quiet = err.quiet = True
     with user_errors(resume_hint="flag"):
         run_config = resolve_config(config, run)
+        if nproc is not None:
+            distributed.check_launch(nproc, run_config.device, run_config.batch_size)
+        if nproc is not None and nproc > 1:
+            raise typer.Exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
         from lstmcast.workflows.runs import train_run
 
-        with epoch_progress(err, quiet) as callbacks:
+        with (
+            distributed.session(run_config.device),
+            epoch_progress(err, quiet or not leader) as callbacks,
+        ):
             metrics = train_run(
                 resolve_data(data),
                 run_config,
@@ -187,9 +204,25 @@ def train(
                 resume=resume,
                 allow_untrained=allow_untrained,
             )
+        if not leader:
+            return
         warn_if_diverged(metrics["training"])
         print_metrics(metrics)
         err.print(f"wrote {out_dir}", highlight=False)
+
+
+def _without_nproc(words: list[str]) -> list[str]:
+    """The command line less its --nproc (what each torchrun worker runs)."""
+    kept: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "--nproc":
+            skip = True
+        elif not word.startswith("--nproc="):
+            kept.append(word)
+    return kept
 
 
 @app.command()

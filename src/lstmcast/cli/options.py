@@ -241,3 +241,17 @@ def run_options(
         return wrapper
 
     return decorate
+
+
+# Not a RunConfig field: how many processes train (a launch option, not part of the run, so
+# a run's fingerprint, config.json and checkpoint do not depend on it).
+Nproc = Annotated[
+    int | None,
+    typer.Option(
+        "--nproc",
+        help="Train one model on N processes of this machine with DistributedDataParallel "
+        "(starts torchrun --standalone; gloo on the CPU, NCCL with one GPU each). Under "
+        "torchrun, leave it out. \\[default: one process]",
+        show_default=False,
+    ),
+]

@@ -53,26 +53,12 @@ class Checkpoint:
     def save(self, state: TrainState) -> None:
         from safetensors.torch import save as save_tensors
 
-        tensors: dict[str, torch.Tensor] = {}
-        for prefix, group in (("model.", state.model), ("best.", state.best)):
-            tensors |= {prefix + k: v for k, v in group.items()}
-        tensors |= {"rng." + k: v for k, v in state.rng.items()}
-        optimizer, optimizer_tensors = _split_optimizer(state.optimizer)
-        tensors |= optimizer_tensors
+        tensors, content = _encode(state)
         name = f"state-{state.epoch}.safetensors"
-        owned = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
-        atomic_write(self.directory / name, save_tensors(owned))
+        atomic_write(self.directory / name, save_tensors(tensors))
         write_json(
             self.directory / STATE,
-            {
-                "format": FORMAT,
-                "fingerprint": self.fingerprint,
-                "epoch": state.epoch,
-                "tensors": name,
-                "optimizer": optimizer,
-                "counters": {k: _json_number(v) for k, v in state.counters.items()},
-                "history": [{k: _json_number(v) for k, v in r.items()} for r in state.history],
-            },
+            {"format": FORMAT, "fingerprint": self.fingerprint, "tensors": name, **content},
         )
         for old in self.directory.glob("state-*.safetensors"):
             if old.name != name:
@@ -99,24 +85,7 @@ class Checkpoint:
                     f"data); run without --resume to start over"
                 )
             tensors = load_file(str(self.directory / str(content["tensors"])))
-            group: dict[str, dict[str, torch.Tensor]] = {
-                "model": {},
-                "best": {},
-                "rng": {},
-                "optim": {},
-            }
-            for key, value in tensors.items():
-                prefix, _, rest = key.partition(".")
-                group[prefix][rest] = value
-            return TrainState(
-                epoch=int(content["epoch"]),
-                model=group["model"],
-                best=group["best"],
-                optimizer=_join_optimizer(content["optimizer"], group["optim"]),
-                rng=group["rng"],
-                counters={k: _from_json(v) for k, v in content["counters"].items()},
-                history=[{k: _from_json(v) for k, v in r.items()} for r in content["history"]],
-            )
+            return _decode(content, tensors)
         except ConfigError:
             raise
         except (OSError, ValueError, KeyError, TypeError, SafetensorError) as exc:
@@ -124,6 +93,59 @@ class Checkpoint:
                 f"the checkpoint in {self.directory} cannot be read ({type(exc).__name__}: "
                 f"{exc}); run without --resume to start over"
             ) from exc
+
+
+def to_bytes(state: TrainState) -> bytes:
+    """`state` as one safetensors blob, its JSON part in the header's metadata: what rank 0
+    sends the other ranks of a DDP run on resume (no pickle, the checkpoint's own format)."""
+    from safetensors.torch import save as save_tensors
+
+    tensors, content = _encode(state)
+    return save_tensors(tensors, metadata={"content": json.dumps(content)})
+
+
+def from_bytes(data: bytes) -> TrainState:
+    """The inverse of `to_bytes`."""
+    from safetensors.torch import load as load_tensors
+
+    # the safetensors layout: an 8-byte little-endian length, then the JSON header
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    return _decode(json.loads(header["__metadata__"]["content"]), load_tensors(data))
+
+
+def _encode(state: TrainState) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """(the tensors, the JSON content) of `state`."""
+    tensors: dict[str, torch.Tensor] = {}
+    for prefix, group in (("model.", state.model), ("best.", state.best)):
+        tensors |= {prefix + k: v for k, v in group.items()}
+    tensors |= {"rng." + k: v for k, v in state.rng.items()}
+    optimizer, optimizer_tensors = _split_optimizer(state.optimizer)
+    tensors |= optimizer_tensors
+    owned = {k: v.detach().cpu().clone().contiguous() for k, v in tensors.items()}
+    content = {
+        "epoch": state.epoch,
+        "optimizer": optimizer,
+        "counters": {k: _json_number(v) for k, v in state.counters.items()},
+        "history": [{k: _json_number(v) for k, v in r.items()} for r in state.history],
+    }
+    return owned, content
+
+
+def _decode(content: dict[str, Any], tensors: dict[str, torch.Tensor]) -> TrainState:
+    group: dict[str, dict[str, torch.Tensor]] = {"model": {}, "best": {}, "rng": {}, "optim": {}}
+    for key, value in tensors.items():
+        prefix, _, rest = key.partition(".")
+        group[prefix][rest] = value
+    return TrainState(
+        epoch=int(content["epoch"]),
+        model=group["model"],
+        best=group["best"],
+        optimizer=_join_optimizer(content["optimizer"], group["optim"]),
+        rng=group["rng"],
+        counters={k: _from_json(v) for k, v in content["counters"].items()},
+        history=[{k: _from_json(v) for k, v in r.items()} for r in content["history"]],
+    )
 
 
 def _split_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

@@ -7,7 +7,9 @@ as a CUDA graph and replayed for every full batch, reading its batch from the ep
 order at a device-side counter. The last partial batch of an epoch runs the same step
 eagerly, so no window is dropped and nothing is re-captured. On the CPU there is no graph;
 there the parameters become views of one flat buffer (FlatParameters), so zeroing, clipping
-and the optimizer update are one operation each instead of one per tensor.
+and the optimizer update are one operation each instead of one per tensor. Under DDP each
+rank steps through its part of every global batch (`split_epoch`), its loss scaled so that
+the averaged gradient is the global batch's.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-StepFn = Callable[[torch.Tensor], None]
+from lstmcast.engine.distributed import Share
+
+StepFn = Callable[[torch.Tensor, float], None]  # (batch starts, loss scale)
 
 WARMUP_STEPS = 3  # eager steps on a side stream before capture (optimizer state, cuDNN plans)
 
@@ -74,12 +78,14 @@ def make_step(
     amp: bool = False,
     flat: FlatParameters | None = None,
 ) -> StepFn:
-    """The eager step: `step(batch_starts)` trains on one batch and adds its loss sum to
-    `running` without synchronising with the host. With `flat`, the optimizer holds
-    `flat.data` and the gradients are zeroed and clipped there."""
+    """The eager step: `step(batch_starts, scale)` trains on one batch and adds its loss sum
+    to `running` without synchronising with the host. With `flat`, the optimizer holds
+    `flat.data` and the gradients are zeroed and clipped there. `scale` multiplies the loss
+    before backward (a DDP rank's share of the global batch, see `Share`); 0 marks a stand-in
+    batch, which takes part in the gradient exchange and adds nothing to `running`."""
     device_type = running.device.type
 
-    def step(starts: torch.Tensor) -> None:
+    def step(starts: torch.Tensor, scale: float = 1.0) -> None:
         autocast = (
             torch.autocast(device_type, dtype=torch.bfloat16) if amp else contextlib.nullcontext()
         )
@@ -89,14 +95,15 @@ def make_step(
             optimizer.zero_grad(set_to_none=True)
         else:
             flat.zero_grad()
-        loss.backward()
+        (loss if scale == 1.0 else loss * scale).backward()
         if clip_norm > 0:
             if flat is None:
                 nn.utils.clip_grad_norm_(params, clip_norm, foreach=True)
             else:
                 flat.clip_(clip_norm)
         optimizer.step()
-        running.add_(loss.detach().float() * starts.shape[0])
+        if scale:
+            running.add_(loss.detach().float() * starts.shape[0])
 
     return step
 
@@ -107,20 +114,56 @@ def epoch_order(n_windows: int, generator: torch.Generator) -> torch.Tensor:
 
 
 def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
-    """Consecutive slices of `order`; the last may be partial and is kept (no silent drop)."""
-    return list(torch.split(order, batch_size))
+    """Consecutive slices of `order`; the last may be partial and is kept (no silent drop).
+    None of an empty `order` (torch.split would give one empty slice)."""
+    return list(torch.split(order, batch_size)) if len(order) else []
+
+
+def split_epoch(
+    order: torch.Tensor, batch_size: int, share: Share
+) -> tuple[torch.Tensor, int, float, torch.Tensor]:
+    """This rank's part of an epoch's global `order`: (its windows of the full batches, one
+    batch after another, the size of its part of one, that part's loss scale, the global
+    last partial batch). One process: (the full batches, batch_size, 1.0, the partial)."""
+    n_full = len(order) // batch_size
+    full, tail = order[: n_full * batch_size], order[n_full * batch_size :]
+    if share.world == 1:
+        return full, batch_size, 1.0, tail
+    lo, hi = share.bounds(batch_size)
+    mine = full.view(n_full, batch_size)[:, lo:hi].reshape(-1)  # (n_full * part,)
+    return mine, hi - lo, share.scale(batch_size), tail
+
+
+def step_tail(step: StepFn, tail: torch.Tensor, share: Share) -> None:
+    """The last partial batch: one process trains on all of it; a rank on its part, or on a
+    stand-in window with scale 0 when the batch has fewer windows than there are ranks
+    (every rank must take part in each gradient exchange)."""
+    if not len(tail):
+        return
+    if share.world == 1:
+        step(tail, 1.0)
+        return
+    part = share.part(tail)
+    if len(part):
+        step(part, share.scale(len(tail)))
+    else:
+        step(tail[:1], 0.0)
 
 
 class EagerEpoch:
-    """Runs one epoch as consecutive batches of `order`, the last one possibly partial."""
+    """Runs one epoch as consecutive batches of `order`, the last one possibly partial
+    (under DDP: this rank's part of each, see `split_epoch`)."""
 
-    def __init__(self, step: StepFn, batch_size: int) -> None:
+    def __init__(self, step: StepFn, batch_size: int, share: Share | None = None) -> None:
         self.step = step
         self.batch_size = batch_size
+        self.share = share or Share()
 
     def __call__(self, order: torch.Tensor) -> None:
-        for batch in batches(order, self.batch_size):
-            self.step(batch)
+        full, size, scale, tail = split_epoch(order, self.batch_size, self.share)
+        for batch in batches(full, size):
+            self.step(batch, scale)
+        step_tail(self.step, tail, self.share)
 
 
 class GraphEpoch:
@@ -130,49 +173,62 @@ class GraphEpoch:
     reads its batch from that buffer at a device-side counter and advances the counter, so a
     replay is the only launch per batch. The last partial batch runs the same step eagerly.
     The first epoch's first batches warm up eagerly (optimizer state, cuDNN plans, Triton
-    compilation) before capture. If capture fails, it says so once and stays eager.
+    compilation; under DDP its buckets, `warmup` of them) before capture. If capture fails, it
+    says so once and stays eager. Under DDP each rank replays its part of every full batch
+    (`split_epoch`), the all-reduce captured with the step.
     """
 
-    def __init__(self, step: StepFn, batch_size: int, device: torch.device) -> None:
+    def __init__(
+        self,
+        step: StepFn,
+        batch_size: int,
+        device: torch.device,
+        share: Share | None = None,
+        warmup: int = WARMUP_STEPS,
+    ) -> None:
         self.step = step
         self.batch_size = batch_size
         self.device = device
+        self.share = share or Share()
+        self.warmup = warmup
         self.graph: torch.cuda.CUDAGraph | None = None
         self.failed = False
         self.static_order = torch.zeros(0, dtype=torch.long, device=device)
         self.counter = torch.zeros(1, dtype=torch.long, device=device)
+        self.part, self.scale = batch_size, 1.0
 
     def __call__(self, order: torch.Tensor) -> None:
-        n_full = len(order) // self.batch_size
-        full, tail = order[: n_full * self.batch_size], order[n_full * self.batch_size :]
+        full, self.part, self.scale, tail = split_epoch(order, self.batch_size, self.share)
+        n_full = len(full) // self.part
         first = 0
-        if self.graph is None and not self.failed and n_full > WARMUP_STEPS:
+        if self.graph is None and not self.failed and n_full > self.warmup:
             self.static_order = torch.zeros_like(full)
-            for first in range(WARMUP_STEPS):
-                self._warmup(full[first * self.batch_size : (first + 1) * self.batch_size])
-            first = WARMUP_STEPS
+            for first in range(self.warmup):
+                self._warmup(full[first * self.part : (first + 1) * self.part])
+            first = self.warmup
             self._capture()
         if self.graph is None:
-            EagerEpoch(self.step, self.batch_size)(order[first * self.batch_size :])
+            for batch in batches(full[first * self.part :], self.part):
+                self.step(batch, self.scale)
+            step_tail(self.step, tail, self.share)
             return
         self.static_order.copy_(full)
         self.counter.fill_(first)
         for _ in range(first, n_full):
             self.graph.replay()
-        if len(tail):
-            self.step(tail)
+        step_tail(self.step, tail, self.share)
 
     def _graph_step(self) -> None:
-        batches = self.static_order.view(-1, self.batch_size)
-        starts = batches.index_select(0, self.counter).view(self.batch_size)
-        self.step(starts)
+        batches = self.static_order.view(-1, self.part)
+        starts = batches.index_select(0, self.counter).view(self.part)
+        self.step(starts, self.scale)
         self.counter.add_(1)
 
     def _warmup(self, starts: torch.Tensor) -> None:
         side = torch.cuda.Stream()
         side.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(side):
-            self.step(starts)
+            self.step(starts, self.scale)
         torch.cuda.current_stream().wait_stream(side)
 
     def _capture(self) -> None:

@@ -11,6 +11,10 @@ best weights so far with a fresh optimizer at LR_CUT times the learning rate, at
 Callbacks (`callbacks=[...]`) are the loop's one seam: each receives an `Epoch` after every
 epoch, with the optimizer that trains the next one, so a learning-rate schedule, logging, a
 progress display or Optuna's pruning are plain functions outside the loop. Nothing here prints.
+
+Under torchrun (a process group active) the same loop trains one model with
+DistributedDataParallel: every rank steps through its share of each global batch, and the
+losses that decide are summed over the ranks (see `lstmcast.engine.distributed`).
 """
 
 from __future__ import annotations
@@ -27,9 +31,12 @@ import torch
 from torch import nn
 
 from lstmcast.config import RunConfig
+from lstmcast.engine import distributed
 from lstmcast.engine.batching import Layout, gather_batch, gather_targets
-from lstmcast.engine.checkpoint import Checkpoint, TrainState
+from lstmcast.engine.checkpoint import Checkpoint, TrainState, from_bytes, to_bytes
+from lstmcast.engine.distributed import DDP_GRAPH_WARMUP, Share
 from lstmcast.engine.steps import (
+    WARMUP_STEPS,
     EagerEpoch,
     FlatParameters,
     GraphEpoch,
@@ -116,7 +123,10 @@ class TrainResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when available, else the CPU."""
+    """'auto' picks CUDA when available, else the CPU. In a DDP run (a process group is
+    active) each rank's own device: cuda:LOCAL_RANK or the CPU (see `distributed`)."""
+    if distributed.active():
+        return distributed.group_device(name)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -209,6 +219,11 @@ def train(
     input, the first `n_targets` the targets). With `checkpoint`, the loop's whole state is
     saved after every epoch, and with `checkpoint.resume` training goes on from the saved
     epoch (see `lstmcast.engine.checkpoint`).
+
+    While a process group is active (torchrun, see `lstmcast.engine.distributed`) every rank
+    calls this with the same arguments; they train one model with DDP, each on its share of
+    every global batch of `config.batch_size`, and end with the same weights and result.
+    Only rank 0 writes the checkpoint; on resume it sends the saved state to the others.
     """
     started = time.perf_counter()
     device = series.device
@@ -219,6 +234,14 @@ def train(
         result.message = "no trainable parameters"
         return result
 
+    share = Share.of_group()
+    if config.batch_size < share.world:
+        raise ConfigError(
+            f"--batch-size {config.batch_size} is smaller than the {share.world} processes "
+            f"training together; every process needs a window of each batch"
+        )
+    if distributed.active():  # every rank starts from rank 0's weights
+        distributed.broadcast_module(model)
     lookback, horizon = config.lookback_rows, config.horizon
     use_graph = supports_graphs(device, config.cuda_graph)
     # a quantile head trains (and early-stops) on the pinball loss of its own levels
@@ -232,24 +255,26 @@ def train(
     train_idx = torch.as_tensor(train_starts, dtype=torch.long, device=device)
     val_idx = torch.as_tensor(val_starts, dtype=torch.long, device=device)
     score_idx = val_idx if len(val_idx) else train_idx
-    shuffler = torch.Generator().manual_seed(config.seed)
+    shuffler = torch.Generator().manual_seed(config.seed)  # the same order on every rank
 
     layout = layout or Layout.plain(series.shape[1], n_targets)
 
-    def window_loss(starts: torch.Tensor) -> torch.Tensor:
+    def window_loss(starts: torch.Tensor, net: nn.Module = model) -> torch.Tensor:
         inputs = gather_batch(series, starts, lookback, horizon, layout)  # (x (B, L, F), ...)
         targets = gather_targets(series, starts, lookback, horizon, n_targets)  # (B, H, V)
-        return loss_fn(model(*inputs), targets)
+        return loss_fn(net(*inputs), targets)
 
     @torch.no_grad()
     def mean_loss(starts: torch.Tensor) -> float:
+        """The mean loss of windows `starts`; under DDP each rank scores its part."""
         model.eval()
+        part = share.part(starts)
         total = torch.zeros((), device=device)
-        for i in range(0, len(starts), EVAL_BATCH):
-            chunk = starts[i : i + EVAL_BATCH]
+        for i in range(0, len(part), EVAL_BATCH):
+            chunk = part[i : i + EVAL_BATCH]
             total += window_loss(chunk) * len(chunk)
         model.train()
-        return float(total) / max(len(starts), 1)
+        return float(distributed.all_sum(total)) / max(len(starts), 1)
 
     # The starting point is a candidate too: a run that diverges at once keeps its initial weights.
     start_loss = mean_loss(score_idx)
@@ -257,12 +282,16 @@ def train(
     result.best_val_loss, result.best_epoch = start_loss, 0
     reference = max(start_loss, 1e-8)
     bad_epochs = 0
+    if share.rank > 0:  # masks of its own (dropout); rank 0 goes on with the run's stream
+        torch.manual_seed(distributed.rank_seed(config.seed, share.rank))
 
     running = torch.zeros((), device=device)  # summed training loss of the epoch, on device
     # One flat buffer where every operation is paid for on the host; a CUDA graph already
     # replays the per-tensor kernels at no launch cost, and cuDNN keeps its own weight layout.
     one_dtype = len({p.dtype for p in params}) == 1  # one buffer holds one dtype
     flat = FlatParameters(params) if device.type == "cpu" and one_dtype else None
+    # DDP after the flat buffer: its all-reduced gradients land in the buffer's views
+    net = distributed.wrap(model, device, use_graph)
 
     def fresh_optimizer(lr: float) -> torch.optim.Optimizer:
         return make_optimizer(
@@ -272,11 +301,18 @@ def train(
     def epoch_runner(optimizer: torch.optim.Optimizer) -> Callable[[torch.Tensor], None]:
         """The epoch loop around `optimizer`'s step (a new graph is captured for a new one)."""
         step = make_step(
-            params, optimizer, window_loss, running, config.clip_norm, config.amp, flat
+            params,
+            optimizer,
+            lambda starts: window_loss(starts, net),
+            running,
+            config.clip_norm,
+            config.amp,
+            flat,
         )
         if use_graph:
-            return GraphEpoch(step, config.batch_size, device)
-        return EagerEpoch(step, config.batch_size)
+            warmup = DDP_GRAPH_WARMUP if distributed.active() else WARMUP_STEPS
+            return GraphEpoch(step, config.batch_size, device, share, warmup)
+        return EagerEpoch(step, config.batch_size, share)
 
     lr = config.lr
     optimizer = fresh_optimizer(lr)
@@ -285,7 +321,9 @@ def train(
     recoveries: list[str] = []
 
     first_epoch, finished = 1, False
-    saved = checkpoint.load() if checkpoint is not None and checkpoint.resume is not False else None
+    saved = None
+    if checkpoint is not None and checkpoint.resume is not False:
+        saved = _load_shared(checkpoint, device)
     if saved is not None:  # go on exactly where the saved epoch ended
         c = saved.counters
         model.load_state_dict(saved.model)  # copies into the (flat) parameters in place
@@ -299,17 +337,15 @@ def train(
         optimizer.load_state_dict(saved.optimizer)
         run_epoch = epoch_runner(optimizer)
         shuffler.set_state(saved.rng["shuffler"])
-        torch.set_rng_state(saved.rng["torch"])
-        if "cuda" in saved.rng and device.type == "cuda":
-            torch.cuda.set_rng_state(saved.rng["cuda"], device)
+        _set_rng(saved.rng, share.rank, device, config.seed)
         first_epoch, finished = saved.epoch + 1, bool(c["finished"])
 
     def save(epoch: int, done: bool) -> None:
         if checkpoint is None:
             return
-        rng = {"shuffler": shuffler.get_state(), "torch": torch.get_rng_state()}
-        if device.type == "cuda":
-            rng["cuda"] = torch.cuda.get_rng_state(device)
+        rng = {"shuffler": shuffler.get_state(), **_rng_states(device)}
+        if not distributed.is_leader():
+            return
         counters = {
             "lr": lr,
             "retries_left": retries_left,
@@ -353,7 +389,8 @@ def train(
             order = train_idx[epoch_order(len(train_idx), shuffler).to(device)]
             running.zero_()
             run_epoch(order)
-            train_loss = float(running) / len(order)
+            # every rank decides on the same (all-reduced) losses, so all stop together
+            train_loss = float(distributed.all_sum(running)) / len(order)
             diverged = not math.isfinite(train_loss) or train_loss > EXPLODE_FACTOR * reference
             val_loss = math.nan if diverged else mean_loss(score_idx)
             result.history.append(
@@ -417,6 +454,57 @@ def train(
     model.eval()
     result.seconds = round(time.perf_counter() - started, 3)  # what to_dict keeps
     return result
+
+
+def _load_shared(checkpoint: Checkpoint, device: torch.device) -> TrainState | None:
+    """The saved state of `checkpoint`, read by rank 0 and sent to the other ranks (which
+    may not see its files: another machine); one process reads it itself."""
+    if not distributed.active():
+        return checkpoint.load()
+    state, failure = None, None
+    if distributed.is_leader():
+        try:
+            state = checkpoint.load()
+        except ConfigError as exc:
+            failure = exc
+    payload = None if failure is not None else b"" if state is None else to_bytes(state)
+    received = distributed.broadcast_bytes(payload, device)
+    if failure is not None:
+        raise failure
+    if received is None:
+        raise ConfigError(f"rank 0 could not read the checkpoint in {checkpoint.directory}")
+    if distributed.is_leader():
+        return state
+    return from_bytes(received) if received else None
+
+
+def _rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    """The random-number states to checkpoint: this process's as "torch" (and "cuda"), and
+    under DDP every other rank's as "torch.<rank>" ("cuda.<rank>"): ranks draw dropout masks
+    from streams of their own. A collective under DDP: every rank calls it."""
+    states = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    if not distributed.active():
+        return states
+    mine = dict(states)
+    for name, state in mine.items():
+        for r, theirs in enumerate(distributed.all_gather(state, device)):
+            if r > 0:
+                states[f"{name}.{r}"] = theirs
+    return states
+
+
+def _set_rng(rng: dict[str, torch.Tensor], rank: int, device: torch.device, seed: int) -> None:
+    """Restore this rank's random-number states from a checkpoint's (see `_rng_states`); a
+    rank the checkpoint has none for (it was saved by fewer processes) starts its own."""
+    suffix = "" if rank == 0 else f".{rank}"
+    if "torch" + suffix in rng:
+        torch.set_rng_state(rng["torch" + suffix])
+    else:
+        torch.manual_seed(distributed.rank_seed(seed, rank))
+    if "cuda" + suffix in rng and device.type == "cuda":
+        torch.cuda.set_rng_state(rng["cuda" + suffix], device)
 
 
 def _divergence_message(

@@ -13,6 +13,7 @@ runs/NAME/
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import time
@@ -24,11 +25,19 @@ import pandas as pd
 
 from lstmcast import models
 from lstmcast.config import RunConfig
+from lstmcast.engine import distributed
 from lstmcast.engine.training import Callback
-from lstmcast.errors import TrainingError
+from lstmcast.errors import LstmcastError, TrainingError
 from lstmcast.evaluation.backtest import Backtest, forecast_frame
 from lstmcast.evaluation.plots import plot_forecasts, plot_future
-from lstmcast.files import atomic_write, check_output_dir, staged_directory, versions, write_json
+from lstmcast.files import (
+    atomic_write,
+    check_output_dir,
+    staged_directory,
+    staging_path,
+    versions,
+    write_json,
+)
 from lstmcast.workflows import defaults
 from lstmcast.workflows.calibration import check_method
 from lstmcast.workflows.fitting import Columns, DataLike, Dataset, read_dataset
@@ -49,16 +58,50 @@ def train_run(
     With `out_dir` the run is one unit: built beside it under a lock, with a training
     checkpoint after every epoch, and swapped in whole at the end (`staged_directory`);
     `resume` goes on from the checkpoint a killed run left. TrainingError when the model
-    learned nothing (no epoch improved on its initial weights), unless `allow_untrained`."""
+    learned nothing (no epoch improved on its initial weights), unless `allow_untrained`.
+
+    In a DDP run (torchrun, see `lstmcast.engine.distributed`) every rank calls this; they
+    train one model together, and rank 0 alone takes the lock, writes the run and its
+    checkpoints and evaluates; the others return only {"training": ...}."""
+    if out_dir is not None:
+        check_output_dir(Path(out_dir))
+    dataset = read_dataset(data, Columns.of(config))
+    if not distributed.is_leader():
+        return _follow(dataset, config, out_dir, callbacks, resume, allow_untrained)
     if out_dir is None:
-        dataset = read_dataset(data, Columns.of(config))
         forecaster = Forecaster.from_config(config).fit(dataset, callbacks=callbacks)
         check_trained(forecaster, allow_untrained)
         return finish_run(forecaster, dataset, None)
-    check_output_dir(Path(out_dir))
-    dataset = read_dataset(data, Columns.of(config))
-    with staged_directory(Path(out_dir), resume=resume) as staging:
+    with contextlib.ExitStack() as stack:
+        try:
+            staging = stack.enter_context(staged_directory(Path(out_dir), resume=resume))
+        except LstmcastError:
+            distributed.leader_says(False)  # the other ranks stop too
+            raise
+        distributed.leader_says(True)
         return _train_into(staging, dataset, config, callbacks, resume, allow_untrained)
+
+
+def _follow(
+    dataset: Dataset,
+    config: RunConfig,
+    out_dir: str | Path | None,
+    callbacks: Sequence[Callback],
+    resume: bool,
+    allow_untrained: bool,
+) -> dict[str, Any]:
+    """A DDP rank other than 0: train with the others, write nothing. Its checkpoint names
+    rank 0's (rank 0 reads it and sends the state; this rank never touches the files)."""
+    checkpoint = None
+    if out_dir is not None:
+        if not distributed.leader_says(False):
+            raise TrainingError(f"rank 0 could not start the run in --out {out_dir}")
+        checkpoint = staging_path(Path(out_dir)) / CHECKPOINT
+    forecaster = Forecaster.from_config(config).fit(
+        dataset, callbacks=callbacks, checkpoint=checkpoint, resume=resume
+    )
+    check_trained(forecaster, allow_untrained)
+    return {"training": forecaster.training_.to_dict()}
 
 
 def _train_into(
