@@ -26,7 +26,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 // The activation codes are lstmcast/kernels/activations.py's CODES, which cpu_lstm.py passes
@@ -50,10 +54,19 @@ enum Act {
   HARD_SIGMOID = LSTMCAST_ACT_HARD_SIGMOID,
 };
 
-// 16 floats: one AVX-512 register, two AVX2 ones (the compiler splits it).
+// One register of floats: 16 with AVX-512, 8 with AVX2. A wider type on AVX2 (two registers
+// per value) made the register blocks below spill to memory: 4x slower.
+#if defined(__AVX512F__)
 typedef float vec __attribute__((vector_size(64)));
 typedef float vec_unaligned __attribute__((vector_size(64), aligned(4)));
 constexpr int64_t V = 16;
+constexpr int NV_MAX = 4;  // 16 accumulators + 4 loads of 32 registers
+#else
+typedef float vec __attribute__((vector_size(32)));
+typedef float vec_unaligned __attribute__((vector_size(32), aligned(4)));
+constexpr int64_t V = 8;
+constexpr int NV_MAX = 3;  // 12 accumulators + 3 loads + 1 broadcast of 16 registers
+#endif
 constexpr int64_t ROWS = 4;  // batch rows per register block
 
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -149,8 +162,8 @@ template <int R>
 void product_rows(const float* a, int64_t a_rs, int64_t a_ks, int64_t K, const float* b,
                   int64_t ldb, int64_t N, float* out, int64_t ldo) {
   int64_t j = 0;
-  for (; j + 4 * V <= N; j += 4 * V) {
-    product_block<R, 4>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo);
+  for (; j + NV_MAX * V <= N; j += NV_MAX * V) {
+    product_block<R, NV_MAX>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo);
   }
   switch ((N - j) / V) {
     case 3: product_block<R, 3>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
@@ -326,13 +339,72 @@ void for_task_ranges(const Layer& s, const Fn& fn) {
   });
 }
 
+// The layer's large arrays (gates and dz are 78 MB each at batch 1024, lookback 96, 50 units)
+// come from this cache of freed blocks. From the allocator they would be fresh pages every
+// call (glibc maps blocks over 32 MB anew and unmaps them on free), and faulting those pages
+// in cost as much as the forward pass itself. A block goes back to the cache when its tensor
+// is freed (autograd frees the saved arrays after the backward pass), so a training loop
+// reuses the same few blocks every step. At most kCacheBytes are kept; smaller arrays go to
+// torch's allocator, which serves them well.
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t{1} << 20;
+  static constexpr size_t kCacheBytes = size_t{1} << 30;
+
+  static BlockCache& instance() {
+    static BlockCache* cache = new BlockCache();  // never destroyed: tensors may outlive exit
+    return *cache;
+  }
+
+  // A block of at least `bytes` (64-byte aligned), and its true size.
+  std::pair<void*, size_t> take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= 2 * bytes) {  // bounded waste
+        auto block = *it;
+        free_.erase(it);
+        cached_ -= block.first;
+        return {block.second, block.first};
+      }
+    }
+    const size_t size = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, size);
+    TORCH_CHECK(p != nullptr, "out of memory allocating ", size, " bytes");
+    return {p, size};
+  }
+
+  void give_back(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + bytes <= kCacheBytes) {
+        free_.emplace(bytes, p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+};
+
 // An uninitialised (n0, n1, ...) float tensor with `slack` floats of readable memory after its
-// end: the products read whole 16-float vectors past a row's last column.
+// end: the products read whole vectors past a row's last column.
 torch::Tensor empty_with_slack(at::IntArrayRef sizes, int64_t slack,
                                const torch::TensorOptions& options) {
   int64_t n = 1;
   for (auto size : sizes) n *= size;
-  return torch::empty({n + slack}, options).narrow(0, 0, n).view(sizes);
+  const size_t bytes = static_cast<size_t>(n + slack) * sizeof(float);
+  if (bytes < BlockCache::kMinBytes) {
+    return torch::empty({n + slack}, options).narrow(0, 0, n).view(sizes);
+  }
+  auto [p, size] = BlockCache::instance().take(bytes);
+  return torch::from_blob(
+      p, sizes, [size](void* q) { BlockCache::instance().give_back(q, size); }, options);
 }
 
 void check_weights(const std::vector<torch::Tensor>& weights, int64_t D) {
@@ -411,8 +483,8 @@ std::vector<torch::Tensor> forward(torch::Tensor x, std::vector<torch::Tensor> w
   std::vector<float> w_in, w_hh;
   pack_forward(weights, D, I, U, Gp, w_in, w_hh);
   auto hs = empty_with_slack({B, L, D, U}, V, x.options());
-  auto cs = torch::empty({B, L, D, U}, x.options());
-  auto gates = torch::empty({B, L, D, G}, x.options());
+  auto cs = empty_with_slack({B, L, D, U}, 0, x.options());
+  auto gates = empty_with_slack({B, L, D, G}, 0, x.options());
   const float *w_in_p = w_in.data(), *w_hh_p = w_hh.data();
   float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
   float* gates_p = gates.data_ptr<float>();
