@@ -45,8 +45,32 @@ class Layout:
 
 def gather_inputs(series: torch.Tensor, starts: torch.Tensor, lookback: int) -> torch.Tensor:
     """Rows [s, s + L) of `series` (T, F) for every start s: (B, L, F)."""
+    if _copies_blocks(series, starts, lookback):
+        # Each window is one contiguous block of the series, and NumPy copies each with one
+        # memcpy; torch's indexing goes element by element (20x slower at (1024, 96, 7), a
+        # tenth of the training step there).
+        values = series.numpy()
+        rows, width = values.shape
+        blocks = np.lib.stride_tricks.as_strided(
+            values, (rows - lookback + 1, lookback * width), values.strides, writeable=False
+        )
+        return torch.from_numpy(blocks[starts.numpy()]).view(-1, lookback, width)
     offsets = torch.arange(lookback, device=series.device)
     return series[starts[:, None] + offsets]  # (B, L, F)
+
+
+def _copies_blocks(series: torch.Tensor, starts: torch.Tensor, lookback: int) -> bool:
+    """Whether gather_inputs may copy whole windows through NumPy: a CPU series without
+    autograd, rows laid out one after another, a dtype NumPy has, and at least one window."""
+    return (
+        series.device.type == "cpu"
+        and starts.device.type == "cpu"
+        and series.dim() == 2
+        and series.is_contiguous()
+        and not series.requires_grad
+        and series.dtype in (torch.float32, torch.float64)
+        and 0 < lookback <= series.shape[0]
+    )
 
 
 def gather_targets(
