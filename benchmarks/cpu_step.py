@@ -4,6 +4,7 @@ clip_grad_norm_ and fused Adam over the parameter list) against lstmcast's one f
 
     python benchmarks/cpu_step.py                 # the reference models at lookback 10
     python benchmarks/cpu_step.py --lookback 96
+    python benchmarks/cpu_step.py --lookback 96 --batch 1024 --steps 20
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from lstmcast.engine.steps import FlatParameters
 from lstmcast.engine.training import make_optimizer
 
 PHASES = ("gather", "forward", "zero", "backward", "clip", "optimizer")
-FEATURES, ROWS, BATCH = 7, 20_000, 32
+FEATURES, ROWS = 7, 20_000
 
 
-def make_runner(arch: str, lookback: int, flat: bool) -> Callable[[int], dict[str, float]]:
+def make_runner(
+    arch: str, lookback: int, batch: int, flat: bool
+) -> Callable[[int], dict[str, float]]:
     torch.manual_seed(0)
     series = torch.randn(ROWS, FEATURES).cumsum(0) / 50
     model = models.build(arch, FEATURES, horizon=1, activation="tanh")
@@ -38,7 +41,7 @@ def make_runner(arch: str, lookback: int, flat: bool) -> Callable[[int], dict[st
     def run(steps: int) -> dict[str, float]:
         totals = dict.fromkeys(PHASES, 0.0)
         for _ in range(steps):
-            starts = torch.randint(0, ROWS - lookback - 1, (BATCH,), generator=generator)
+            starts = torch.randint(0, ROWS - lookback - 1, (batch,), generator=generator)
             marks = [time.perf_counter()]
             inputs = gather_inputs(series, starts, lookback)
             targets = gather_targets(series, starts, lookback, 1, FEATURES)
@@ -70,23 +73,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--archs", default="simple,stacked,bidirectional")
     parser.add_argument("--lookback", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--steps", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {BATCH}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; batch {args.batch}, "
         f"lookback {args.lookback}; microseconds per step (best of {args.repeats})"
     )
     print("| arch | parameters | " + " | ".join(PHASES) + " | step | windows/s | x per-tensor |")
     print("|---|---|" + "---:|" * (len(PHASES) + 3))
     for arch in args.archs.split(","):
         runners = {
-            mode: make_runner(arch, args.lookback, mode == "flat")
+            mode: make_runner(arch, args.lookback, args.batch, mode == "flat")
             for mode in ("per-tensor", "flat")
         }
         best: dict[str, dict[str, float]] = {}
         for runner in runners.values():
-            runner(100)  # warm-up: optimizer state, the C++ layer's first build
+            runner(max(3, args.steps // 5))  # warm-up: optimizer state, the C++ layer's first build
         for _ in range(args.repeats):
             for mode, runner in runners.items():
                 phases = runner(args.steps)
@@ -97,7 +101,7 @@ def main() -> None:
             step = sum(phases.values())
             cells = " | ".join(f"{phases[p]:.0f}" for p in PHASES)
             print(
-                f"| {arch} | {mode} | {cells} | {step:.0f} | {BATCH / step * 1e6:,.0f} | "
+                f"| {arch} | {mode} | {cells} | {step:.0f} | {args.batch / step * 1e6:,.0f} | "
                 f"{reference / step:.2f} |"
             )
 

@@ -43,6 +43,38 @@ def synthetic_series(rows: int = ROWS, features: int = FEATURES, seed: int = 0) 
     return ((values - values.mean(0)) / values.std(0)).astype(np.float32)
 
 
+# The LSTM layers of each architecture as (inputs, units, directions), F = FEATURES inputs.
+LAYERS = {
+    "simple": [(FEATURES, 50, 1)],
+    "stacked": [(FEATURES, 64, 1), (64, 32, 1)],
+    "bidirectional": [(FEATURES, 50, 2)],
+}
+
+
+def lstm_flops_per_window(arch: str, lookback: int) -> float:
+    """The LSTM work of one training window, in FLOPs: per layer and direction the forward
+    pass's products, 2 * L * 4U * (I + U), and twice that for the backward pass (the gradient of
+    the state and those of the kernels). Gate arithmetic, the head, the loss and the optimizer
+    are not counted: this is the work a matmul-bound layer could not avoid."""
+    return sum(3 * 2 * lookback * 4 * u * (i + u) * d for i, u, d in LAYERS[arch])
+
+
+def matmul_gflops(size: int = 1024, seconds: float = 2.0) -> float:
+    """This machine's float32 matmul rate (torch, its default threads), best of repeated
+    (size x size) @ (size x size) products over about `seconds`."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    for _ in range(3):
+        a @ b
+    best, started = float("inf"), time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best / 1e9
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -386,29 +418,35 @@ def machine() -> str:
     )
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
+def print_table(rows: list[dict[str, Any]], matmul: float | None = None) -> None:
+    """The table; with `matmul` (GFLOP/s), each row's LSTM work rate and its share of it."""
     reference = {
         (r["arch"], r["lookback"], r["batch"]): r["windows_per_s"]
         for r in rows
         if r["framework"] == "lstmcast" and "error" not in r
     }
-    header = f"| {'arch':<13} | {'L':>3} | {'batch':>5} | {'framework':<18} | {'windows/s':>11} | {'x lstmcast':>10} | {'peak RSS MB':>11} | {'peak GPU MB':>11} |"
+    header = f"| {'arch':<13} | {'L':>3} | {'batch':>5} | {'framework':<18} | {'windows/s':>11} | {'x lstmcast':>10} | {'LSTM GFLOP/s':>12} | {'% of matmul':>11} | {'peak RSS MB':>11} | {'peak GPU MB':>11} |"
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
     for r in rows:
         if r["framework"] == "memory":
             continue
         key = (r["arch"], r["lookback"], r["batch"])
+        gflops, share = "-", "-"
         if "error" in r:
             rate, ratio = "-", r["error"][:40]
         else:
             rate = f"{r['windows_per_s']:,.0f}"
             ratio = f"{r['windows_per_s'] / reference[key]:.2f}" if key in reference else "-"
+            work = r["windows_per_s"] * lstm_flops_per_window(r["arch"], r["lookback"]) / 1e9
+            gflops = f"{work:.1f}"
+            share = f"{100 * work / matmul:.0f}%" if matmul else "-"
         rss = f"{r.get('peak_rss_mb', 0):,.0f}" if "error" not in r else "-"
         gpu = f"{r['peak_gpu_mb']:,.0f}" if r.get("peak_gpu_mb") else "-"
         print(
-            f"| {r['arch']:<13} | {r['lookback']:>3} | {r['batch']:>5} | {r['framework']:<18} | {rate:>11} | {ratio:>10} | {rss:>11} | {gpu:>11} |"
+            f"| {r['arch']:<13} | {r['lookback']:>3} | {r['batch']:>5} | {r['framework']:<18} | {rate:>11} | {ratio:>10} | {gflops:>12} | {share:>11} | {rss:>11} | {gpu:>11} |"
         )
+    print_targets(rows)
     for r in rows:
         if r["framework"] == "memory":
             detail = (
@@ -418,6 +456,42 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             print(
                 f"\nmemory: {r['rows']:,} rows x {FEATURES}, lookback {r['lookback']}, batch {r['batch']}: {detail}"
             )
+
+
+# The speed targets per cell: lstmcast (tanh, and relu) against each peer.
+TARGETS = {"darts BlockRNN": 2.0, "keras": 1.5}
+
+
+def print_targets(rows: list[dict[str, Any]]) -> None:
+    """Per cell, lstmcast's ratio to each peer of TARGETS (tanh and relu) and relu/tanh."""
+    rate = {
+        (r["arch"], r["lookback"], r["batch"], r["framework"]): r["windows_per_s"]
+        for r in rows
+        if "error" not in r and r["framework"] != "memory"
+    }
+    cells = sorted({k[:3] for k in rate}, key=lambda k: (ARCHS.index(k[0]), k[1], k[2]))
+    lines, missed = [], 0
+    for cell in cells:
+        ours = {
+            a: rate.get((*cell, f)) for a, f in (("tanh", "lstmcast"), ("relu", "lstmcast relu"))
+        }
+        parts = []
+        for peer, target in TARGETS.items():
+            theirs = rate.get((*cell, peer))
+            for activation, value in ours.items():
+                if value is None or theirs is None:
+                    continue
+                ratio = value / theirs
+                missed += ratio < target
+                mark = "" if ratio >= target else " MISSED"
+                parts.append(f"{activation} vs {peer} {ratio:.2f}x (>= {target}){mark}")
+        if ours["tanh"] and ours["relu"]:
+            parts.append(f"relu/tanh {ours['relu'] / ours['tanh']:.2f}")
+        if parts:
+            lines.append(f"  {cell[0]} L={cell[1]} B={cell[2]}: " + "; ".join(parts))
+    if lines:
+        print(f"\ntargets ({missed} missed):")
+        print("\n".join(lines))
 
 
 def main() -> None:
@@ -464,6 +538,15 @@ def main() -> None:
     print(
         f"machine: {machine()}; data {ROWS:,} x {FEATURES}, horizon 1; device {device}", flush=True
     )
+    matmul = matmul_gflops() if device == "cpu" else None
+    if matmul:
+        print(f"float32 matmul 1024x1024, this machine now: {matmul:.1f} GFLOP/s", flush=True)
+    for arch in args.archs.split(","):
+        flops = ", ".join(
+            f"L={lookback} {lstm_flops_per_window(arch, lookback) / 1e6:.2f}"
+            for lookback in lookbacks
+        )
+        print(f"LSTM MFLOP per training window, {arch}: {flops}", flush=True)
     specs = [
         {
             "framework": framework,
@@ -507,10 +590,16 @@ def main() -> None:
             "device": device,
         }
         rows.append(run_in_subprocess(spec, args.timeout * 3))
-    print_table(rows)
+    if matmul:  # and again after the matrix: the machine's own rate may drift during the run
+        after = matmul_gflops()
+        print(f"float32 matmul 1024x1024 after the matrix: {after:.1f} GFLOP/s")
+        matmul = max(matmul, after)
+    print_table(rows, matmul)
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"machine": machine(), "rows": rows}, handle, indent=1)
+            json.dump(
+                {"machine": machine(), "matmul_gflops": matmul, "rows": rows}, handle, indent=1
+            )
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ def run(layer: KerasLSTM, x: torch.Tensor, compiled: bool, monkeypatch) -> tuple
 
 
 # (batch, steps, inputs, units): batch blocks of 4 with and without a rest; gate widths that
-# are 1-4 vectors of 16 plus a rest; a single step.
+# are 1-4 register blocks plus a rest, with vectors of 8 (AVX2) or 16 (AVX-512); a single step.
 SHAPES = [(5, 6, 3, 8), (37, 4, 7, 50), (9, 3, 2, 28), (4, 1, 3, 16), (2, 5, 4, 13)]
 
 
@@ -47,6 +47,25 @@ def test_compiled_layer_matches_torch_loop(activation, bidirectional, monkeypatc
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
             for g, w in zip(got_grads, want_grads, strict=True):
                 torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_large_arrays_from_the_block_cache_are_reused_without_stale_values(monkeypatch):
+    """Arrays of 1 MB and more come from a cache of freed blocks: a second call, a smaller
+    batch (a block up to twice its size serves it) and a call while the first call's arrays are
+    still alive must each give the reference result."""
+    torch.manual_seed(4)
+    layer = KerasLSTM(5, 24, "tanh", return_sequences=True)
+    kept = None
+    for batch in (300, 300, 220, 300):  # gates alone are ~4.6 MB at batch 300
+        x = torch.randn(batch, 40, 5)
+        got, got_grads = run(layer, x, True, monkeypatch)
+        want, want_grads = run(layer, x, False, monkeypatch)  # fused: nn.LSTM
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        for g, w in zip(got_grads, want_grads, strict=True):  # sums of 12,000 terms
+            torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-4)
+        if kept is None:
+            kept = got  # holds its block: the next calls must get others
+    assert kept is not None and torch.isfinite(kept).all()
 
 
 def test_compiled_tanh_matches_onednn(monkeypatch):

@@ -43,18 +43,27 @@ class Layout:
         return bool(self.n_future or self.n_static or self.n_codes)
 
 
+def gather_rows(series: torch.Tensor, starts: torch.Tensor, first: int, count: int) -> torch.Tensor:
+    """Rows [s + first, s + first + count) of `series` (T, W) for every start s: (B, count, W).
+
+    One index_select of whole rows: on the CPU, advanced indexing (series[index], and more so
+    series[index, :k]) went element by element, 4x to 100x slower, a tenth of a batch-1024
+    lookback-96 training step."""
+    offsets = torch.arange(first, first + count, device=series.device)
+    rows = (starts[:, None] + offsets).reshape(-1)
+    return series.index_select(0, rows).view(len(starts), count, series.shape[1])
+
+
 def gather_inputs(series: torch.Tensor, starts: torch.Tensor, lookback: int) -> torch.Tensor:
     """Rows [s, s + L) of `series` (T, F) for every start s: (B, L, F)."""
-    offsets = torch.arange(lookback, device=series.device)
-    return series[starts[:, None] + offsets]  # (B, L, F)
+    return gather_rows(series, starts, 0, lookback)
 
 
 def gather_targets(
     series: torch.Tensor, starts: torch.Tensor, lookback: int, horizon: int, n_targets: int
 ) -> torch.Tensor:
     """Rows [s + L, s + L + H) of the target columns for every start s: (B, H, V)."""
-    offsets = torch.arange(lookback, lookback + horizon, device=series.device)
-    return series[starts[:, None] + offsets, :n_targets]  # (B, H, V)
+    return gather_rows(series, starts, lookback, horizon)[..., :n_targets]
 
 
 def gather_batch(
@@ -68,8 +77,8 @@ def gather_batch(
     n_in = layout.n_inputs
     window = gather_inputs(series, starts, lookback)  # (B, L, W)
     x = window[..., :n_in]
-    lead = torch.arange(lookback, lookback + horizon, device=series.device)
-    future = series[starts[:, None] + lead, n_in - layout.n_future : n_in]  # (B, H, n_future)
+    ahead = gather_rows(series, starts, lookback, horizon)
+    future = ahead[..., n_in - layout.n_future : n_in]  # (B, H, n_future)
     last = window[:, -1]  # (B, W): the static columns are constant within a series
     static = last[:, n_in : n_in + layout.n_static]
     codes = last[:, n_in + layout.n_static : layout.width].long()

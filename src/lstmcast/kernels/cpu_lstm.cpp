@@ -26,7 +26,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 // The activation codes are lstmcast/kernels/activations.py's CODES, which cpu_lstm.py passes
@@ -50,10 +54,19 @@ enum Act {
   HARD_SIGMOID = LSTMCAST_ACT_HARD_SIGMOID,
 };
 
-// 16 floats: one AVX-512 register, two AVX2 ones (the compiler splits it).
+// One register of floats: 16 with AVX-512, 8 with AVX2. A wider type on AVX2 (two registers
+// per value) made the register blocks below spill to memory: 4x slower.
+#if defined(__AVX512F__)
 typedef float vec __attribute__((vector_size(64)));
 typedef float vec_unaligned __attribute__((vector_size(64), aligned(4)));
 constexpr int64_t V = 16;
+constexpr int NV_MAX = 4;  // 16 accumulators + 4 loads of 32 registers
+#else
+typedef float vec __attribute__((vector_size(32)));
+typedef float vec_unaligned __attribute__((vector_size(32), aligned(4)));
+constexpr int64_t V = 8;
+constexpr int NV_MAX = 3;  // 12 accumulators + 3 loads + 1 broadcast of 16 registers
+#endif
 constexpr int64_t ROWS = 4;  // batch rows per register block
 
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
@@ -131,7 +144,12 @@ inline void product_block(const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
   for (int64_t k = 0; k < K; ++k) {
     vec bk[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) bk[v] = load(b + k * ldb + v * V);
+    for (int v = 0; v < NV; ++v) {
+      bk[v] = load(b + k * ldb + v * V);
+      // Keep the row of b in a register: folded into each FMA as a memory operand (GCC's
+      // choice), it is loaded once per batch row, and the loads, not the FMAs, set the pace.
+      asm("" : "+v"(bk[v]));
+    }
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const float ar = a[r * a_rs + k * a_ks];
@@ -149,8 +167,8 @@ template <int R>
 void product_rows(const float* a, int64_t a_rs, int64_t a_ks, int64_t K, const float* b,
                   int64_t ldb, int64_t N, float* out, int64_t ldo) {
   int64_t j = 0;
-  for (; j + 4 * V <= N; j += 4 * V) {
-    product_block<R, 4>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo);
+  for (; j + NV_MAX * V <= N; j += NV_MAX * V) {
+    product_block<R, NV_MAX>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo);
   }
   switch ((N - j) / V) {
     case 3: product_block<R, 3>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
@@ -227,13 +245,23 @@ void forward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const flo
   }
 }
 
+// Where the backward loop keeps dz for a block of rows: row r's step t at
+// base + r * row_stride + t * step_stride. The layer-wide (B, L, D, G) array when the input's
+// gradient needs it afterwards, else the thread's own scratch for the block, which stays in
+// cache (at batch 1024 and lookback 96 the array is 78 MB written and read back through memory).
+struct DzView {
+  float* base;
+  int64_t row_stride, step_stride;
+  float* at(int64_t r, int64_t t) const { return base + r * row_stride + t * step_stride; }
+};
+
 // The backward loop for the same rows: dz (gradient of the pre-activations) of every step,
 // and these rows' shares of the kernels' gradients, added to dw_in (Ia, Gp) = d [W_ih, bias]^T
 // and dw_hh (U, Gp) = d W_hh^T.
 template <int64_t kind>
 void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const float* grad_hs,
                    const float* x, int64_t Gp, const float* w_t_packed, int64_t Up,
-                   const float* hs, const float* cs, const float* gates, float* dz,
+                   const float* hs, const float* cs, const float* gates, DzView dz,
                    float* dw_in, float* dw_hh) {
   const int64_t U = s.U, G = s.G;
   std::vector<float> dh(ROWS * Up, 0.0f), dc(ROWS * U, 0.0f);
@@ -251,7 +279,7 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const fl
       const float c_prev_scale = step > 0 ? 1.0f : 0.0f;
       const float* dh_r = dh.data() + r * Up;
       float* dc_r = dc.data() + r * U;
-      float* dzr = dz + row * G;
+      float* dzr = dz.at(r, t);
 #pragma omp simd
       for (int64_t u = 0; u < U; ++u) {
         const float i = gr[u], f = gr[U + u], g = gr[2 * U + u], o = gr[3 * U + u];
@@ -269,7 +297,7 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const fl
         std::memcpy(dh.data() + r * Up, grad_hs + s.row(b0 + r, t_prev, d) * U,
                     U * sizeof(float));
       }
-      product(rows, dz + s.row(b0, t, d) * G, s.batch_stride() * G, 1, G, w_t_packed, Up, Up,
+      product(rows, dz.at(0, t), dz.row_stride, 1, G, w_t_packed, Up, Up,
               dh.data(), Up);
     }
   }
@@ -279,11 +307,11 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const fl
   // dimension is the gates': less padding.)
   const int64_t t_dz = d == 0 ? 1 : 0, t_h = d == 0 ? 0 : 1;
   for (int64_t r = 0; r < rows; ++r) {
-    product(s.Ia, x + s.x_row(b0 + r, 0) * s.Ia, 1, s.Ia, s.L, dz + s.row(b0 + r, 0, d) * G,
-            s.D * G, Gp, dw_in, Gp);
+    product(s.Ia, x + s.x_row(b0 + r, 0) * s.Ia, 1, s.Ia, s.L, dz.at(r, 0), dz.step_stride,
+            Gp, dw_in, Gp);
     if (s.L > 1) {
       product(U, hs + s.row(b0 + r, t_h, d) * U, 1, s.D * U, s.L - 1,
-              dz + s.row(b0 + r, t_dz, d) * G, s.D * G, Gp, dw_hh, Gp);
+              dz.at(r, t_dz), dz.step_stride, Gp, dw_hh, Gp);
     }
   }
 }
@@ -326,13 +354,72 @@ void for_task_ranges(const Layer& s, const Fn& fn) {
   });
 }
 
+// The layer's large arrays (gates and dz are 78 MB each at batch 1024, lookback 96, 50 units)
+// come from this cache of freed blocks. From the allocator they would be fresh pages every
+// call (glibc maps blocks over 32 MB anew and unmaps them on free), and faulting those pages
+// in cost as much as the forward pass itself. A block goes back to the cache when its tensor
+// is freed (autograd frees the saved arrays after the backward pass), so a training loop
+// reuses the same few blocks every step. At most kCacheBytes are kept; smaller arrays go to
+// torch's allocator, which serves them well.
+class BlockCache {
+ public:
+  static constexpr size_t kMinBytes = size_t{1} << 20;
+  static constexpr size_t kCacheBytes = size_t{1} << 30;
+
+  static BlockCache& instance() {
+    static BlockCache* cache = new BlockCache();  // never destroyed: tensors may outlive exit
+    return *cache;
+  }
+
+  // A block of at least `bytes` (64-byte aligned), and its true size.
+  std::pair<void*, size_t> take(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.lower_bound(bytes);
+      if (it != free_.end() && it->first <= 2 * bytes) {  // bounded waste
+        auto block = *it;
+        free_.erase(it);
+        cached_ -= block.first;
+        return {block.second, block.first};
+      }
+    }
+    const size_t size = (bytes + 63) / 64 * 64;
+    void* p = std::aligned_alloc(64, size);
+    TORCH_CHECK(p != nullptr, "out of memory allocating ", size, " bytes");
+    return {p, size};
+  }
+
+  void give_back(void* p, size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + bytes <= kCacheBytes) {
+        free_.emplace(bytes, p);
+        cached_ += bytes;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::multimap<size_t, void*> free_;
+  size_t cached_ = 0;
+};
+
 // An uninitialised (n0, n1, ...) float tensor with `slack` floats of readable memory after its
-// end: the products read whole 16-float vectors past a row's last column.
+// end: the products read whole vectors past a row's last column.
 torch::Tensor empty_with_slack(at::IntArrayRef sizes, int64_t slack,
                                const torch::TensorOptions& options) {
   int64_t n = 1;
   for (auto size : sizes) n *= size;
-  return torch::empty({n + slack}, options).narrow(0, 0, n).view(sizes);
+  const size_t bytes = static_cast<size_t>(n + slack) * sizeof(float);
+  if (bytes < BlockCache::kMinBytes) {
+    return torch::empty({n + slack}, options).narrow(0, 0, n).view(sizes);
+  }
+  auto [p, size] = BlockCache::instance().take(bytes);
+  return torch::from_blob(
+      p, sizes, [size](void* q) { BlockCache::instance().give_back(q, size); }, options);
 }
 
 void check_weights(const std::vector<torch::Tensor>& weights, int64_t D) {
@@ -411,8 +498,8 @@ std::vector<torch::Tensor> forward(torch::Tensor x, std::vector<torch::Tensor> w
   std::vector<float> w_in, w_hh;
   pack_forward(weights, D, I, U, Gp, w_in, w_hh);
   auto hs = empty_with_slack({B, L, D, U}, V, x.options());
-  auto cs = torch::empty({B, L, D, U}, x.options());
-  auto gates = torch::empty({B, L, D, G}, x.options());
+  auto cs = empty_with_slack({B, L, D, U}, 0, x.options());
+  auto gates = empty_with_slack({B, L, D, G}, 0, x.options());
   const float *w_in_p = w_in.data(), *w_hh_p = w_hh.data();
   float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
   float* gates_p = gates.data_ptr<float>();
@@ -439,7 +526,10 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
   check_weights(weights, D);
   const Layer s{B, L, D, U, G, I + 1};
   const std::vector<float> w_t_packed = pack_backward(weights, D, U, Up);
-  auto dz = empty_with_slack({B, L, D, G}, V, gates.options());
+  // dz for the input's gradient (see DzView), else a block's worth of scratch per thread
+  torch::Tensor dz;
+  if (need_dx) dz = empty_with_slack({B, L, D, G}, V, gates.options());
+  const int64_t scratch_size = need_dx ? 0 : ROWS * L * G + V;
   // Each thread sums its rows' shares of the kernel gradients, d [W_ih, bias]^T (I + 1, Gp)
   // and d W_hh^T (U, Gp) per direction, in its own slot; the slots are added in thread order
   // afterwards, so a run repeats bit for bit (a lock would add them in whatever order the
@@ -447,17 +537,21 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
   const int64_t in_size = D * (I + 1) * Gp, slot_size = in_size + D * U * Gp;
   const int64_t threads = at::get_num_threads();
   std::vector<float> slots(threads * slot_size, 0.0f);
+  std::vector<float> scratch(threads * scratch_size);
   const float *grad_p = grad_hs.data_ptr<float>(), *x_p = x_ones.data_ptr<float>();
   const float* w_p = w_t_packed.data();
   const float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
   const float* gates_p = gates.data_ptr<float>();
-  float* dz_p = dz.data_ptr<float>();
+  float* dz_p = need_dx ? dz.data_ptr<float>() : nullptr;
   for_task_ranges(s, [&](int64_t begin, int64_t end) {
     float* slot = slots.data() + at::get_thread_num() * slot_size;
+    float* own = scratch.data() + at::get_thread_num() * scratch_size;
     for (int64_t task = begin; task < end; ++task) {
       const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
+      const DzView dz_rows = need_dx ? DzView{dz_p + s.row(b0, 0, d) * G, L * D * G, D * G}
+                                     : DzView{own, L * G, G};
       LSTMCAST_DISPATCH(backward_rows, kind, s, d, b0, std::min(ROWS, B - b0), grad_p, x_p,
-                        Gp, w_p + d * G * Up, Up, hs_p, cs_p, gates_p, dz_p,
+                        Gp, w_p + d * G * Up, Up, hs_p, cs_p, gates_p, dz_rows,
                         slot + d * (I + 1) * Gp, slot + in_size + d * U * Gp)
     }
   });
