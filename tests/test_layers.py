@@ -20,7 +20,7 @@ LAYERS = [
     ("engine",),
     ("evaluation",),
     ("workflows",),
-    ("cli",),
+    ("cli", "__main__"),  # python -m lstmcast runs the CLI
     ("__init__",),  # the public names: nothing inside imports them
 ]
 
