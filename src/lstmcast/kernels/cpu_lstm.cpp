@@ -29,6 +29,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
@@ -537,7 +538,8 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
   const int64_t in_size = D * (I + 1) * Gp, slot_size = in_size + D * U * Gp;
   const int64_t threads = at::get_num_threads();
   std::vector<float> slots(threads * slot_size, 0.0f);
-  std::vector<float> scratch(threads * scratch_size);
+  // written before it is read, like the layer-wide dz: no zero fill on every call
+  std::unique_ptr<float[]> scratch(new float[threads * scratch_size]);
   const float *grad_p = grad_hs.data_ptr<float>(), *x_p = x_ones.data_ptr<float>();
   const float* w_p = w_t_packed.data();
   const float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
@@ -545,7 +547,7 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
   float* dz_p = need_dx ? dz.data_ptr<float>() : nullptr;
   for_task_ranges(s, [&](int64_t begin, int64_t end) {
     float* slot = slots.data() + at::get_thread_num() * slot_size;
-    float* own = scratch.data() + at::get_thread_num() * scratch_size;
+    float* own = scratch.get() + at::get_thread_num() * scratch_size;
     for (int64_t task = begin; task < end; ++task) {
       const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
       const DzView dz_rows = need_dx ? DzView{dz_p + s.row(b0, 0, d) * G, L * D * G, D * G}
