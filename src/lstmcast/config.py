@@ -69,6 +69,7 @@ class RunConfig:
     val_start: str | None = None
     test_start: str | None = None
     stride: int = 1
+    memmap: bool = False  # values in a float32 memory-mapped file (series larger than RAM)
     # model overrides (passed to `lstmcast.models.build` when set)
     layers: tuple[int, ...] | None = None
     dropout: float | None = None
@@ -176,8 +177,11 @@ class RunConfig:
     def _check_market(self) -> None:
         """The target transform and the market measures (see lstmcast.data.transform)."""
         object.__setattr__(self, "transform", parse_transform(self.transform))
-        if not isinstance(self.market, bool):
-            raise ConfigError(f"The 'market' option is true or false. Got {self.market!r}.")
+        for name in ("market", "memmap"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(
+                    f"The '{name}' option is true or false. Got {getattr(self, name)!r}."
+                )
         cost = self.cost_bps
         if isinstance(cost, bool) or not isinstance(cost, int | float) or not 0 <= cost < 10000:
             raise ConfigError(

@@ -41,6 +41,7 @@ SAMPLES: dict[str, tuple[list[str], object, str]] = {
     "val_start": (["--val-start", "2024-01-06"], "2024-01-06", '"2024-01-06"'),
     "test_start": (["--test-start", "2024-01-08"], "2024-01-08", '"2024-01-08"'),
     "stride": (["--stride", "2"], 2, "2"),
+    "memmap": (["--memmap"], True, "true"),
     "layers": (["--layers", "8,8"], (8, 8), "[8, 8]"),
     "dropout": (["--dropout", "0.1"], 0.1, "0.1"),
     "activation": (["--activation", "tanh"], "tanh", '"tanh"'),

@@ -19,7 +19,7 @@ from rich.table import Table
 from lstmcast import choices
 from lstmcast.choices import values
 from lstmcast.cli.options import Nproc, choice_metavar, run_options
-from lstmcast.cli.progress import epoch_progress, trial_lines
+from lstmcast.cli.progress import epoch_progress, file_progress, trial_lines
 from lstmcast.config import RunConfig, make_config, read_toml
 from lstmcast.errors import LstmcastError
 
@@ -194,6 +194,7 @@ def train(
 
         with (
             distributed.session(run_config.device),
+            file_progress(err, quiet or not leader) as progress,  # --memmap's one-time build
             epoch_progress(err, quiet or not leader) as callbacks,
         ):
             metrics = train_run(
@@ -203,6 +204,7 @@ def train(
                 callbacks=callbacks,
                 resume=resume,
                 allow_untrained=allow_untrained,
+                progress=progress,
             )
         if not leader:
             return

@@ -55,7 +55,10 @@ HELP: dict[str, str] = {
     "test_fraction": "Share of rows for test.",
     "val_start": "First timestamp of validation.",
     "test_start": "First timestamp of test (alone: no validation split).",
-    "stride": "Step between training windows.",
+    "stride": "Step between training windows (with --memmap also between validation and "
+    "test windows).",
+    "memmap": "Keep the values in a float32 memory-mapped file built once beside the data (or "
+    "in $LSTMCAST_CACHE_DIR), for series larger than RAM.",
     "layers": "LSTM units per layer, e.g. 64,32 (default: the model's).",
     "dropout": "Dropout after each LSTM layer (default: the model's).",
     "activation": "LSTM activation; tanh runs fused everywhere (default: the model's).",
@@ -102,6 +105,7 @@ SWITCHES = {  # bool fields: the on/off flag pair
     "cuda_graph": "--cuda-graph/--no-cuda-graph",
     "amp": "--amp/--no-amp",
     "market": "--market/--no-market",
+    "memmap": "--memmap/--no-memmap",
 }
 # Not a RunConfig field: a shortcut for model_options' revin (the lstm family's per-window
 # normalisation), which the README's recipes use.

@@ -97,3 +97,35 @@ def trial_lines(console: Console, n_trials: int) -> Any:
         console.print(line, highlight=False)
 
     return callback
+
+
+@contextlib.contextmanager
+def file_progress(console: Console, quiet: bool) -> Iterator[Any]:
+    """A `lstmcast.data.mapped.Progress` callback: a bar per step ("hashing", "mapping",
+    "scaling") on a terminal, one line when each step ends elsewhere; None when quiet."""
+    if quiet:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
+    tasks: dict[str, Any] = {}
+
+    def update(what: str, done: int, total: int) -> None:
+        if what not in tasks:
+            tasks[what] = bar.add_task(what, total=total or None)
+        bar.update(tasks[what], completed=done, total=total or None)
+        if not console.is_terminal and total and done >= total:
+            console.print(f"{what}: done", highlight=False)
+
+    if console.is_terminal:
+        bar.start()
+    try:
+        yield update
+    finally:
+        bar.stop()

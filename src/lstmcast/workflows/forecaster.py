@@ -18,6 +18,7 @@ from lstmcast import models
 from lstmcast.config import DEFAULT_MODEL, RunConfig, make_config
 from lstmcast.data import Scaler, Split, window_starts
 from lstmcast.data.load import read_table_digest
+from lstmcast.data.mapped import MappedTable
 from lstmcast.data.panel import (
     Panel,
     PanelScaler,
@@ -43,7 +44,7 @@ from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, det
 from lstmcast.evaluation.market import market_report
 from lstmcast.evaluation.metrics import naive_one_step_mae
 from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
-from lstmcast.workflows import defaults, modelfile
+from lstmcast.workflows import defaults, mapped, modelfile
 from lstmcast.workflows.calibration import (
     Outputs,
     adaptive_widths,
@@ -109,7 +110,7 @@ class Forecaster:
     # ------------------------------------------------------------------ fit
     def fit(
         self,
-        data: DataLike | Dataset,
+        data: DataLike | Dataset | MappedTable,
         *,
         callbacks: Sequence[Callback] = (),
         checkpoint: str | Path | None = None,
@@ -123,7 +124,19 @@ class Forecaster:
         run loses at most one epoch, and on the CPU ends as an uninterrupted one), None goes
         on from it only when it is this run's. Options left to the data (the lookback; the
         width and dropout of lstm and seglstm; see `lstmcast.workflows.defaults`) are chosen
-        first and kept in `config`; `derived_` lists them with the reasons. Returns self."""
+        first and kept in `config`; `derived_` lists them with the reasons. With the option
+        `memmap` (or a `MappedTable`), a CSV or Parquet file's values stay in a memory-mapped
+        file (see `lstmcast.workflows.mapped`). Returns self."""
+        if self.config.memmap or isinstance(data, MappedTable):
+            table = mapped.map_for(self.config, data)
+            learned = mapped.fit(self.config, table, callbacks, checkpoint, resume)
+            self.config, self.device_ = learned.config, learned.device
+            self.derived_, self.members_, self.state_ = (
+                learned.chosen,
+                learned.members,
+                learned.state,
+            )
+            return self
         dataset = read_dataset(data, Columns.of(self.config))
         panel = dataset.panel
         # the options left to the data are chosen here, once, and kept in the config
@@ -224,18 +237,23 @@ class Forecaster:
     # ------------------------------------------------------------- evaluate
     def backtest(
         self,
-        data: DataLike | Dataset,
+        data: DataLike | Dataset | MappedTable,
         split: str = "test",
         intervals: Sequence[float] | None = None,
     ) -> tuple[Backtest, Panel]:
         """Forecasts for every window of the `split` ("train", "val", "test" or "all") of every
         series of `data`, with the prediction intervals at `intervals` (default: the levels it
-        was trained for; () for none)."""
+        was trained for; () for none). A `MappedTable` is read in batches from its mapping
+        (every `stride`-th window; see `lstmcast.workflows.mapped`)."""
         state = self._state()
         levels = self._levels(intervals)
+        L, H = self.config.lookback_rows, self.config.horizon
+        if isinstance(data, MappedTable):
+            panel, starts, scaled = mapped.windows(data, state, self.config, split)
+            window_series = np.zeros(len(starts), dtype=np.int64)
+            return self._forecast_windows(panel, scaled, starts, window_series, levels, data.source)
         dataset = self.read(data)
         panel = dataset.panel
-        L, H, V = self.config.lookback_rows, self.config.horizon, len(state.targets)
         if split not in SPLITS:
             raise DataError(f"unknown split '{split}'; allowed: {', '.join(SPLITS)}")
         model_ids = state.inputs.index_of(panel.ids, dataset.source)
@@ -255,15 +273,34 @@ class Forecaster:
             )
         row_series = model_ids[panel.series_of_rows()]
         scaled = state.inputs.design(panel.values, row_series, panel.time, state.scaler)
+        return self._forecast_windows(
+            panel, scaled, starts, row_series[starts], levels, dataset.source
+        )
+
+    def _forecast_windows(
+        self,
+        panel: Panel,
+        scaled: np.ndarray,
+        starts: np.ndarray,
+        window_series: np.ndarray,
+        levels: tuple[float, ...],
+        source: str,
+    ) -> tuple[Backtest, Panel]:
+        """The `Backtest` of the windows `starts` of `scaled` (the series tensor's rows, (T, W),
+        in memory or mapped: only the windows' rows are read), each of the model's series
+        `window_series`."""
+        state = self._state()
+        L, H, V = self.config.lookback_rows, self.config.horizon, len(state.targets)
         tensor = self._on_device(scaled)
         outputs = self._outputs(tensor, starts, levels)
+        rows = np.unique(starts[:, None] + np.arange(L))  # each window's inputs, contiguous
         far = _check_outputs(
             outputs.point,
-            scaled[:, : layout_inputs(state)],
-            starts,
+            np.asarray(scaled[rows, : layout_inputs(state)]),
+            np.searchsorted(rows, starts),
             L,
             lambda i: _label(panel, int(starts[i]) + L - 1),
-            dataset.source,
+            source,
             self._blow_up_hint(),
         )
         bands = None
@@ -273,7 +310,6 @@ class Forecaster:
             bands = make_bands(
                 need(state.calibration, "levels"), levels, outputs, last, actual=actual
             )
-        window_series = row_series[starts]
         result = make_backtest(
             scaled,
             state.scaler.params(window_series, V, np.float64),

@@ -25,6 +25,7 @@ import pandas as pd
 
 from lstmcast import models
 from lstmcast.config import RunConfig
+from lstmcast.data.mapped import MappedTable, Progress
 from lstmcast.engine import distributed
 from lstmcast.engine.training import Callback
 from lstmcast.errors import LstmcastError, TrainingError
@@ -38,22 +39,24 @@ from lstmcast.files import (
     versions,
     write_json,
 )
-from lstmcast.workflows import defaults
+from lstmcast.workflows import defaults, mapped
 from lstmcast.workflows.calibration import check_method
 from lstmcast.workflows.fitting import Columns, DataLike, Dataset, read_dataset
 from lstmcast.workflows.forecaster import Forecaster
 
 
 def train_run(
-    data: DataLike | Dataset,
+    data: DataLike | Dataset | MappedTable,
     config: RunConfig,
     out_dir: str | Path | None,
     *,
     callbacks: Sequence[Callback] = (),
     resume: bool = False,
     allow_untrained: bool = False,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Fit, evaluate on the test split, and (when `out_dir` is given) write the run there.
+    With `config.memmap` the data file is mapped first (`progress` sees its one-time build).
 
     With `out_dir` the run is one unit: built beside it under a lock, with a training
     checkpoint after every epoch, and swapped in whole at the end (`staged_directory`);
@@ -65,7 +68,11 @@ def train_run(
     checkpoints and evaluates; the others return only {"training": ...}."""
     if out_dir is not None:
         check_output_dir(Path(out_dir))
-    dataset = read_dataset(data, Columns.of(config))
+    dataset: Dataset | MappedTable
+    if config.memmap or isinstance(data, MappedTable):
+        dataset = mapped.map_for(config, data, progress=progress)
+    else:
+        dataset = read_dataset(data, Columns.of(config))
     if not distributed.is_leader():
         return _follow(dataset, config, out_dir, callbacks, resume, allow_untrained)
     if out_dir is None:
@@ -83,7 +90,7 @@ def train_run(
 
 
 def _follow(
-    dataset: Dataset,
+    dataset: Dataset | MappedTable,
     config: RunConfig,
     out_dir: str | Path | None,
     callbacks: Sequence[Callback],
@@ -106,7 +113,7 @@ def _follow(
 
 def _train_into(
     directory: Path,
-    dataset: Dataset,
+    dataset: Dataset | MappedTable,
     config: RunConfig,
     callbacks: Sequence[Callback],
     resume: bool,
@@ -140,21 +147,34 @@ def check_trained(forecaster: Forecaster, allow_untrained: bool) -> None:
 
 
 def finish_run(
-    forecaster: Forecaster, dataset: Dataset, out_dir: str | Path | None
+    forecaster: Forecaster, dataset: Dataset | MappedTable, out_dir: str | Path | None
 ) -> dict[str, Any]:
-    """Forecast the test split once, report it (metrics.json) and write the run directory."""
+    """Forecast the test split once, report it (metrics.json) and write the run directory. A
+    mapped table's forecast after its end is made from its last rows (`mapped.tail`)."""
     forecasts, panel = forecaster.backtest(dataset, "test")
     metrics = forecaster.report(forecasts, "test")
     metrics["training"] = forecaster.training_.to_dict() | {"history": None}
     chosen = getattr(forecaster, "derived_", [])
     if chosen:  # the options fit chose from the data, with the reasons
         metrics["derived"] = [c.to_dict() for c in chosen]
-    if dataset.notes:
-        metrics["notes"] = list(dataset.notes)
+    notes = list(dataset.notes) if isinstance(dataset, Dataset) else []
+    if isinstance(dataset, MappedTable):
+        stride = forecaster.config.stride
+        notes.append(
+            f"{dataset.source} is memory-mapped from {dataset.cache_dir}"
+            + (f"; every split takes one window in {stride}" if stride > 1 else "")
+        )
+    if notes:
+        metrics["notes"] = notes
     if out_dir is not None:
         write_run(forecaster, forecasts, panel.time, metrics, out_dir)
         if not forecaster.state_.inputs.future_covariates:  # their future values are unknown
-            write_future(forecaster, dataset, Path(out_dir) / "forecast_future.png")
+            recent = (
+                mapped.tail(dataset, forecaster.config)
+                if isinstance(dataset, MappedTable)
+                else dataset
+            )
+            write_future(forecaster, recent, Path(out_dir) / "forecast_future.png")
     return metrics
 
 
