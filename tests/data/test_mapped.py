@@ -198,3 +198,38 @@ def test_the_scaled_copy_is_the_transform_of_every_row(tmp_path, small_chunks):
     scaled = mapped.scaled_copy(table, scaler)
     np.testing.assert_array_equal(np.asarray(scaled), scaler.transform(np.asarray(table.values)))
     assert np.asarray(mapped.scaled_copy(table, scaler)).tobytes() == np.asarray(scaled).tobytes()
+
+
+@pytest.mark.parametrize("damage", ["cut values", "bad record", "no times"])
+def test_a_damaged_cache_is_built_again_not_read(tmp_path, damage):
+    path = write(make_frame(50), tmp_path / "s.csv")
+    first = mapped.map_table(path, cache_dir=tmp_path / "c")
+    expected = np.array(first.values)
+    base = tmp_path / "c" / first.key
+    del first
+    if damage == "cut values":
+        with open(f"{base}.f32", "r+b") as f:
+            f.truncate(100)
+    elif damage == "bad record":
+        Path(f"{base}.json").write_text("{not json")
+    else:
+        Path(f"{base}.time").unlink()
+    again = mapped.map_table(path, cache_dir=tmp_path / "c")
+    np.testing.assert_array_equal(np.asarray(again.values), expected)
+    assert again.time is not None and len(again.time) == 50
+
+
+def test_compact_windows_keep_every_window_and_drop_the_rows_between(tmp_path, small_chunks):
+    path = write(make_frame(200), tmp_path / "s.csv")
+    table = mapped.map_table(path, cache_dir=tmp_path / "c")
+    train, val = np.arange(0, 120, 30), np.arange(130, 180, 25)
+    compact = mapped.compact_windows(table.values, [train, val], 10)
+    assert compact is not None
+    rows, (new_train, new_val) = compact
+    assert len(rows) == 10 * (len(train) + len(val)) < len(table) / 2
+    whole = np.asarray(table.values)
+    for old, new in ((train, new_train), (val, new_val)):
+        for s, n in zip(old, new, strict=True):
+            np.testing.assert_array_equal(rows[n : n + 10], whole[s : s + 10])
+    overlapping = [np.arange(0, 150, 5)]  # windows of 10 rows every 5: no saving
+    assert mapped.compact_windows(table.values, overlapping, 10) is None

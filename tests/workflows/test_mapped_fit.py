@@ -143,3 +143,28 @@ def test_the_cli_trains_with_memmap_and_refuses_in_one_line(data_file, tmp_path)
     assert bad.exit_code == 2
     lines = [line for line in bad.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "--memmap does not take --id-col" in lines[0]
+
+
+def test_sparse_windows_train_from_their_rows_alone_to_the_same_model(data_file, monkeypatch):
+    from lstmcast.data import mapped as data_mapped
+    from lstmcast.workflows import mapped as workflow_mapped
+
+    kw = OPTIONS | {"stride": 40, "layers": (8,), "memmap": True}
+    used = []
+
+    def spy(*args, **kwargs):
+        result = data_mapped.compact_windows(*args, **kwargs)
+        used.append(result is not None)
+        return result
+
+    monkeypatch.setattr(workflow_mapped, "compact_windows", spy)
+    compact = Forecaster("simple", **kw).fit(data_file)
+    monkeypatch.setattr(workflow_mapped, "compact_windows", lambda *a, **k: None)
+    whole = Forecaster("simple", **kw).fit(data_file)
+    assert used == [True]
+    a, b = weights(compact), weights(whole)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    losses = [
+        [(e["train_loss"], e["val_loss"]) for e in f.training_.history] for f in (compact, whole)
+    ]
+    assert losses[0] == losses[1]

@@ -22,7 +22,7 @@ import hashlib
 import json
 import mmap
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,7 +143,7 @@ def map_table(
         ) from exc
     meta_path = directory / f"{key}.json"
     with FileLock(str(directory / f"{key}.lock")):  # one builder; the others wait and open
-        if not meta_path.exists():
+        if not _whole(meta_path, len(columns), first.time_col is not None):
             n_rows = _build(
                 path, kind, source, columns, first.time_col, fill, directory, key, progress
             )
@@ -167,7 +167,6 @@ def map_table(
         time = pd.DatetimeIndex(stamps.view("M8[ns]"), copy=False, name=first.time_col)
         if first.time is not None and first.time.tz is not None:
             time = time.tz_localize("UTC").tz_convert(first.time.tz)
-    check_not_constant(values, columns, source)
     return MappedTable(
         values,
         time,
@@ -180,6 +179,18 @@ def map_table(
         key,
         directory,
     )
+
+
+def _whole(meta_path: Path, width: int, timed: bool) -> bool:
+    """Whether the cache holds a whole build: its record readable and its files of the sizes
+    the record gives (a damaged or cut copy is built again, never read)."""
+    try:
+        rows = int(json.loads(meta_path.read_text())["rows"])
+        values = meta_path.with_suffix(".f32").stat().st_size == rows * width * 4
+        time = not timed or meta_path.with_suffix(".time").stat().st_size == rows * 8
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return values and time
 
 
 def file_sha256(path: Path, progress: Progress | None = None) -> str:
@@ -293,6 +304,8 @@ def _build(
     partial_values = values_path.with_suffix(f".f32.{os.getpid()}.partial")
     partial_time = time_path.with_suffix(f".time.{os.getpid()}.partial")
     offset, carry, last_time = 0, None, None
+    low = np.full(len(columns), np.inf, dtype=np.float32)
+    high = np.full(len(columns), -np.inf, dtype=np.float32)
     try:
         with contextlib.ExitStack() as files:
             out = files.enter_context(partial_values.open("wb"))
@@ -303,7 +316,12 @@ def _build(
                         [_floats(batch.column(name), name, offset, source) for name in columns]
                     )
                     block, carry = _fill_chunk(block, carry, columns, offset, fill, source)
-                    out.write(_float32(block, columns, offset, source).tobytes())
+                    small = _float32(block, columns, offset, source)
+                    low, high = (
+                        np.minimum(low, small.min(axis=0)),
+                        np.maximum(high, small.max(axis=0)),
+                    )
+                    out.write(small.tobytes())
                     if out_time is not None and time_col is not None:
                         stamps = _stamps(batch.column(time_col), time_col, offset, source)
                         _check_order(stamps, last_time, time_col, offset, source)
@@ -321,6 +339,7 @@ def _build(
                 ) from exc
         if offset < 2:
             raise DataError(f"{source}: has {offset} row(s) of data; forecasting needs at least 2")
+        _not_constant(low, high, columns, source)
         os.replace(partial_values, values_path)
         if time_col is not None:
             os.replace(partial_time, time_path)
@@ -456,13 +475,8 @@ def _check_order(stamps: np.ndarray, last: int | None, name: str, offset: int, s
         )
 
 
-def check_not_constant(values: np.ndarray, columns: tuple[str, ...], source: str) -> None:
+def _not_constant(low: np.ndarray, high: np.ndarray, columns: tuple[str, ...], source: str) -> None:
     """DataError for a column whose every value is the same (as `prepare`)."""
-    low = np.full(len(columns), np.inf, dtype=np.float32)
-    high = np.full(len(columns), -np.inf, dtype=np.float32)
-    for a, b in chunks(0, len(values)):
-        block = read_rows(values, a, b)
-        low, high = np.minimum(low, block.min(axis=0)), np.maximum(high, block.max(axis=0))
     flat = np.flatnonzero(low == high)
     if len(flat):
         k = int(flat[0])
@@ -484,6 +498,29 @@ def read_rows(values: np.ndarray, start: int, stop: int) -> np.ndarray:
         f.seek(values.offset + start * item)
         block = np.fromfile(f, dtype=values.dtype, count=(stop - start) * width)
     return block.reshape((stop - start, *values.shape[1:]))
+
+
+def compact_windows(
+    values: np.ndarray, parts: Sequence[np.ndarray], span: int, most: float = 0.5
+) -> tuple[np.ndarray, list[np.ndarray]] | None:
+    """The rows the windows `parts` (arrays of starts, each window `span` rows) read, in
+    memory and in order, with each part's starts renumbered into them: what a strided run
+    trains on, without the rows between its windows. None when they are more than `most` of
+    the rows (the mapping itself is then the cheaper series). The rows are read from the file
+    a chunk at a time; a window's rows stay contiguous, so the gathers are unchanged."""
+    total = sum(len(p) for p in parts) * span
+    if total > most * len(values):
+        return None
+    rows = np.unique(np.concatenate([p[:, None] + np.arange(span) for p in parts]).ravel())
+    blocks = []
+    for a, b in chunks(0, len(values)):
+        inside = rows[(rows >= a) & (rows < b)]
+        if len(inside):
+            blocks.append(
+                read_rows(values, int(inside[0]), int(inside[-1]) + 1)[inside - inside[0]]
+            )
+    compact = np.concatenate(blocks) if blocks else values[:0].copy()
+    return np.ascontiguousarray(compact), [np.searchsorted(rows, p) for p in parts]
 
 
 def chunks(start: int, stop: int, size: int = CHUNK_ROWS) -> Iterator[tuple[int, int]]:
@@ -592,6 +629,7 @@ __all__ = [
     "chunked_scaler",
     "chunked_up_fraction",
     "chunks",
+    "compact_windows",
     "file_sha256",
     "map_table",
     "read_rows",

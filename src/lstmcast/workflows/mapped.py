@@ -1,11 +1,17 @@
-"""`fit` and `backtest` on a mapped table (`lstmcast.data.mapped`): a series larger than RAM.
+"""`fit` and the test windows of a mapped table (`lstmcast.data.mapped`): a series larger
+than RAM.
 
 The same recipe as `Forecaster.fit` on a wide table, with every pass over the rows done a
 chunk at a time: the scaler, the naive MAE and the baselines' fit read the training rows in
-chunks, the scaled series is a second mapped file, and the training loop gathers its batches
-from it by index (the tensor shares the mapping: nothing is copied). `--stride` also thins the
-validation and test windows, so that a 100M-row series is validated and evaluated on as many
-windows as it is trained on; the report says how many.
+chunks, and the scaled series is a second mapped file. `--stride` also thins the validation
+and test windows, so that a 100M-row series is validated and evaluated on as many windows as
+it is trained on (the report says how many). When the train and validation windows cover at
+most half the rows, their rows alone are read into memory, in order, and the loop trains on
+them (`compact_windows`: the same windows in the same order, so the same model bit for bit);
+otherwise it gathers its batches from the mapping itself (the tensor shares it). A page
+gathered through a mapping stays counted in the process's memory until the kernel reclaims
+it, and the kernel maps the cached pages around each one it faults in: strided windows spread
+over a 2.8 GB file would bring most of it in.
 
 Options that need every row at once are refused in one line: long tables, known-future and
 static covariates, calendars and macro joins, target transforms, duplicate policies,
@@ -31,6 +37,7 @@ from lstmcast.data.mapped import (
     chunked_naive_mae,
     chunked_scaler,
     chunked_up_fraction,
+    compact_windows,
     map_table,
     read_rows,
     scaled_copy,
@@ -155,19 +162,23 @@ def fit(
     scaled = scaled_copy(table, scaler)
     inputs = make_inputs(panel, config, split)
     layout = inputs.layout(V, len(panel.covariates))
-    windows = (
+    starts = [
         panel_starts(panel.bounds, split, "train", L, H, config.stride),
         panel_starts(panel.bounds, split, "val", L, H, config.stride),
-    )
+    ]
+    series: np.ndarray = scaled
+    compact = None if config.model == "mean" else compact_windows(scaled, starts, L + H)
+    if compact is not None:  # sparse windows: their rows alone, in memory (mean reads all)
+        series, starts = compact
     fitted = fit_model(
-        scaled,
+        series,
         layout,
-        windows,
+        (starts[0], starts[1]),
         config,
         device,
         callbacks,
         covariates=inputs.spec(H, layout),
-        train_rows=slice(*train),
+        train_rows=slice(*train) if compact is None else None,  # (only mean reads it)
         checkpoint=None
         if checkpoint is None
         else Checkpoint(Path(checkpoint), fingerprint(config, table.sha256), resume),
@@ -190,7 +201,7 @@ def fit(
         n_train_windows=len(fitted.train_starts),
         data_sha256=table.sha256,
         calibration=calibrate(
-            fitted.model, fitted.series, scaled, fitted.val_starts, V, config, layout
+            fitted.model, fitted.series, series, fitted.val_starts, V, config, layout
         ),
         inputs=inputs,
         up_fraction=chunked_up_fraction(table.values, train, V),
