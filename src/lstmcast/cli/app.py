@@ -21,7 +21,7 @@ from lstmcast.choices import values
 from lstmcast.cli.options import Nproc, choice_metavar, run_options
 from lstmcast.cli.progress import epoch_progress, file_progress, trial_lines
 from lstmcast.config import RunConfig, make_config, read_toml
-from lstmcast.errors import LstmcastError
+from lstmcast.errors import ConfigError, LstmcastError
 
 app = typer.Typer(
     add_completion=False,
@@ -65,6 +65,19 @@ def user_errors(resume_hint: str = "") -> Iterator[None]:
         else:
             err.print("interrupted")
         raise typer.Exit(130) from None
+
+
+def one_process(command: str, instead: str) -> None:
+    """Refuse `command` under a torchrun of several processes (only `train` trains with DDP);
+    rank 0 alone says so, the other ranks exit 2 quietly."""
+    from lstmcast.engine import distributed
+
+    try:
+        distributed.check_one_process(command, instead)
+    except ConfigError:
+        if not distributed.is_leader():
+            raise typer.Exit(2) from None
+        raise
 
 
 # ------------------------------------------------------------ arguments shared by commands
@@ -326,6 +339,7 @@ def compare(
     """Train several models on the same data and split; print one table."""
     names = [m.strip() for m in models.split(",") if m.strip()]
     with user_errors():
+        one_process("compare", "run compare once")
         from lstmcast.workflows.runs import compare_models
 
         base = resolve_config(config, run)
@@ -376,6 +390,7 @@ def backtest_command(
     compare with repeat_last per fold and with a Diebold-Mariano test. Re-running the same
     command resumes at the first unfinished fold."""
     with user_errors(resume_hint="again"):
+        one_process("backtest", "run backtest once")
         from lstmcast.workflows.backtesting import Plan, backtest
 
         plan = Plan(folds, origin_step, refit, window, train_rows, gap)
@@ -584,6 +599,7 @@ def tune(
     Every run option is accepted; a flag for a searched dimension (lr, dropout, layers, ...)
     fixes that dimension, the others are fixed for every trial."""
     with user_errors(resume_hint="again"):
+        one_process("tune", "run tune once, or its workers with --storage")
         from lstmcast.workflows.tuning import tune as run_tune
         from lstmcast.workflows.tuning.report import trials_table
         from lstmcast.workflows.tuning.space import fix_searched

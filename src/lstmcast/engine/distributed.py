@@ -308,6 +308,21 @@ def check_launch(nproc: int, device_name: str, batch_size: int) -> None:
         )
 
 
+def check_one_process(command: str, instead: str) -> None:
+    """What the commands that do not train with DDP (compare, backtest, tune) check first:
+    ConfigError (one line) when torchrun started more than one process, since each rank would
+    run the whole job and write the same --out. `instead` says what to run."""
+    if not launched():
+        return
+    size = os.environ.get("WORLD_SIZE", "").strip()
+    if size.isdigit() and int(size) <= 1:
+        return
+    raise ConfigError(
+        f"lstmcast {command} does not run under torchrun (WORLD_SIZE={size}); only `train` "
+        f"trains with DDP: {instead}"
+    )
+
+
 def launch(nproc: int, module_args: list[str]) -> int:
     """Run `python -m lstmcast <module_args>` as `nproc` workers of one standalone torchrun
     on this machine (torch.distributed.run, as `torchrun --standalone --nproc-per-node`);
