@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shlex
 import sys
 from collections.abc import Iterator
@@ -47,16 +48,8 @@ def user_errors(resume_hint: str = "") -> Iterator[None]:
         err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
     except KeyboardInterrupt:
-        if resume_hint == "again":
-            command = shlex.join(["lstmcast", *sys.argv[1:]])
-            err.print(
-                f"interrupted; the last finished epoch is saved. Resume with: {command}",
-                highlight=False,
-                soft_wrap=True,
-            )
-        elif resume_hint == "flag":
-            words = [w for w in sys.argv if w != "--resume"]
-            command = shlex.join(["lstmcast", *words[1:], "--resume"])
+        if resume_hint in ("again", "flag"):
+            command = resume_command(typed_words(), resume_hint)
             err.print(
                 f"interrupted; the last finished epoch is saved. Resume with: {command}",
                 highlight=False,
@@ -65,6 +58,33 @@ def user_errors(resume_hint: str = "") -> Iterator[None]:
         else:
             err.print("interrupted")
         raise typer.Exit(130) from None
+
+
+# `train --nproc N` tells its torchrun workers the command line as typed (a JSON list): they
+# run it less --nproc, and rank 0's Ctrl-C hint must repeat it whole.
+LAUNCHED_AS = "LSTMCAST_LAUNCHED_AS"
+
+
+def typed_words() -> list[str]:
+    """The words after `lstmcast` of the command the user typed: sys.argv's, or in a torchrun
+    worker of `train --nproc N` the launcher's (LAUNCHED_AS)."""
+    from lstmcast.engine import distributed
+
+    given = os.environ.get(LAUNCHED_AS)
+    if given is not None and distributed.launched():
+        with contextlib.suppress(ValueError):
+            words = json.loads(given)
+            if isinstance(words, list) and all(isinstance(w, str) for w in words):
+                return words
+    return sys.argv[1:]
+
+
+def resume_command(words: list[str], resume_hint: str) -> str:
+    """The command that goes on from the checkpoint: `words` as they were ("again": the same
+    command resumes), or with --resume once, at the end ("flag")."""
+    if resume_hint == "flag":
+        words = [*(w for w in words if w != "--resume"), "--resume"]
+    return shlex.join(["lstmcast", *words])
 
 
 def one_process(command: str, instead: str) -> None:
@@ -202,7 +222,7 @@ def train(
         if nproc is not None:
             distributed.check_launch(nproc, run_config.device, run_config.batch_size)
         if nproc is not None and nproc > 1:
-            raise typer.Exit(distributed.launch(nproc, _without_nproc(sys.argv[1:])))
+            raise typer.Exit(_launch(nproc))
         from lstmcast.workflows.runs import train_run
 
         with (
@@ -224,6 +244,23 @@ def train(
         warn_if_diverged(metrics["training"])
         print_metrics(metrics)
         err.print(f"wrote {out_dir}", highlight=False)
+
+
+def _launch(nproc: int) -> int:
+    """`train --nproc N`: N torchrun workers run this command less --nproc, told the command
+    as typed (LAUNCHED_AS) so that a Ctrl-C hint keeps --nproc N; their exit code."""
+    from lstmcast.engine import distributed
+
+    words = sys.argv[1:]
+    before = os.environ.get(LAUNCHED_AS)
+    os.environ[LAUNCHED_AS] = json.dumps(words)
+    try:
+        return distributed.launch(nproc, _without_nproc(words))
+    finally:
+        if before is None:
+            os.environ.pop(LAUNCHED_AS, None)
+        else:
+            os.environ[LAUNCHED_AS] = before
 
 
 def _without_nproc(words: list[str]) -> list[str]:
