@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import typer.testing
 
 torch.set_num_threads(2)
+
+# typer's CliRunner builds the click command from the app on every invoke (0.05-0.1 s: it
+# inspects each command's hundred options); no test changes the app, so it is built once,
+# as a real `lstmcast` process builds it once. (Click commands are invoked many times.)
+typer.testing._get_command = functools.cache(typer.testing._get_command)
 
 
 def make_frame(rows: int = 240, seed: int = 0) -> pd.DataFrame:
