@@ -157,10 +157,13 @@ def _runs(rank: int, out: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def ranks():
-    """What each of the 2 ranks found (their processes run once for the module)."""
+    """What each of the 2 ranks found (their processes run once for the module). Forked, not
+    spawned: a spawned process imports torch and lstmcast again, most of its time here; a
+    fork starts with this process's modules (the workers run on one thread each, so no
+    OpenMP pool crosses the fork)."""
     with tempfile.TemporaryDirectory() as out:
         store = os.path.join(out, "store")
-        mp.spawn(_worker, args=(store, out), nprocs=WORLD, join=True)
+        mp.start_processes(_worker, args=(store, out), nprocs=WORLD, start_method="fork")
         return [json.loads((Path(out) / f"result{r}.json").read_text()) for r in range(WORLD)]
 
 
