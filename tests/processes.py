@@ -1,10 +1,14 @@
-"""The CLI in a child process, for the tests that kill it or send it Ctrl-C."""
+"""The CLI in a child process, for the tests that kill it or send it Ctrl-C; and the CLI in
+this process computing what such a child computes (one thread), to compare it with."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+
+import torch
+from typer.testing import CliRunner, Result
 
 
 def lstmcast(*args: str, **popen) -> subprocess.Popen:
@@ -16,3 +20,17 @@ def lstmcast(*args: str, **popen) -> subprocess.Popen:
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, **popen)
+
+
+def lstmcast_here(*args: str) -> Result:
+    """`lstmcast *args` run in this process on one thread, as `lstmcast(...)` children run
+    (OMP_NUM_THREADS=1): the same results bit for bit on the CPU, without a child's start
+    (importing torch). The reference run of a test that interrupts children."""
+    from lstmcast.cli import app
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return CliRunner().invoke(app, list(args))
+    finally:
+        torch.set_num_threads(threads)

@@ -9,10 +9,11 @@ import os
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from processes import lstmcast
+from processes import lstmcast, lstmcast_here
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
@@ -30,36 +31,6 @@ TRAIN += ["--seed", "7", "--device", "cpu", "-q"]
 
 def weights(run: Path) -> dict:
     return load_file(str(run / "model.safetensors"))
-
-
-def test_a_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
-    from conftest import make_frame  # tests/ is on the path (rootdir conftest)
-
-    data = tmp_path / "data.csv"
-    make_frame(1200).to_csv(data, index=False)
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert lstmcast("train", str(data), "--out", str(whole), *TRAIN).wait(timeout=300) == 0
-
-    proc = lstmcast("train", str(data), "--out", str(killed), *TRAIN)
-    state = staging_path(killed) / "checkpoint" / "state.json"
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:
-        if state.is_file() and json.loads(state.read_text())["epoch"] >= 3:
-            time.sleep(0.05)  # somewhere inside the next epoch
-            proc.send_signal(signal.SIGKILL)
-            break
-        time.sleep(0.01)
-    assert proc.wait(timeout=60) == -signal.SIGKILL, "the run ended before it could be killed"
-    assert not killed.exists()  # nothing half-written at --out
-
-    assert lstmcast("train", str(data), "--out", str(killed), *TRAIN, "--resume").wait(300) == 0
-    a, b = weights(whole), weights(killed)
-    assert a.keys() == b.keys()
-    for name in a:
-        assert a[name].equal(b[name]), name
-    history = json.loads((killed / "run.json").read_text())["training"]["history"]
-    assert [row["epoch"] for row in history] == list(range(1, 13))
-    assert not staging_path(killed).exists() and not (killed / "checkpoint").exists()
 
 
 def test_a_run_directory_is_replaced_whole(tmp_path, frame):
@@ -108,21 +79,84 @@ def test_a_model_that_learned_nothing_is_not_written(tmp_path, frame):
     assert metrics["training"]["stopped"] == "diverged"
 
 
-def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(tmp_path):
-    from conftest import make_frame
+@dataclass(frozen=True)
+class Interrupted:
+    """One run interrupted twice, and the run it must end as: Ctrl-C at its first saved
+    epoch, SIGKILL inside an epoch of the resumed run, then resumed to the end."""
 
-    data = tmp_path / "data.csv"
+    whole: Path  # the uninterrupted run
+    out: Path
+    ctrl_c: int  # the exit code after Ctrl-C
+    ctrl_c_stderr: bytes
+    saved_at_ctrl_c: int  # the epoch of the checkpoint Ctrl-C left (0: none)
+    killed: int  # the exit code of the resumed run that was SIGKILLed
+    out_after_kill: bool  # whether --out existed after the kill
+    finished: int  # the exit code of the last --resume
+    finished_output: str
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> Interrupted:
+    """The two tests below share these two children (each one's start imports torch, most of
+    its time); the uninterrupted run and the last --resume, which need no signal, run in
+    this process, on one thread as the children."""
+    from conftest import make_frame  # tests/ is on the path (rootdir conftest)
+
+    root = tmp_path_factory.mktemp("resume")
+    data = root / "data.csv"
     make_frame(1200).to_csv(data, index=False)
-    out = tmp_path / "run"
-    proc = lstmcast("train", str(data), "--out", str(out), *TRAIN, stderr=subprocess.PIPE)
+    whole, out = root / "whole", root / "run"
+    done = lstmcast_here("train", str(data), "--out", str(whole), *TRAIN)
+    assert done.exit_code == 0, done.output
     state = staging_path(out) / "checkpoint" / "state.json"
+
+    def saved_epoch() -> int:
+        return json.loads(state.read_text())["epoch"] if state.is_file() else 0
+
+    proc = lstmcast("train", str(data), "--out", str(out), *TRAIN, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None and not state.is_file():
         time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=60)
-    assert proc.returncode == 130, stderr
+    ctrl_c, saved = proc.returncode, saved_epoch()
+
+    proc = lstmcast("train", str(data), "--out", str(out), *TRAIN, "--resume")
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if saved_epoch() >= max(3, saved + 2):
+            time.sleep(0.05)  # somewhere inside the next epoch
+            proc.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    killed = proc.wait(timeout=60)
+    out_after_kill = out.exists()
+
+    done = lstmcast_here("train", str(data), "--out", str(out), *TRAIN, "--resume")
+    finished = done.exit_code
+    return Interrupted(
+        whole, out, ctrl_c, stderr, saved, killed, out_after_kill, finished, done.output
+    )
+
+
+def test_ctrl_c_keeps_the_checkpoint_and_says_how_to_resume(interrupted):
+    stderr = interrupted.ctrl_c_stderr
+    assert interrupted.ctrl_c == 130, stderr
     assert b"Resume with: lstmcast train" in stderr and b"--resume" in stderr
     assert b"Traceback" not in stderr
-    assert lstmcast("train", str(data), "--out", str(out), *TRAIN, "--resume").wait(300) == 0
-    assert (out / "model.safetensors").is_file()
+    assert interrupted.saved_at_ctrl_c >= 1  # the checkpoint stayed for --resume
+    assert interrupted.finished == 0 and (interrupted.out / "model.safetensors").is_file()
+
+
+def test_a_killed_run_resumes_to_the_uninterrupted_result(interrupted):
+    assert interrupted.killed == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not interrupted.out_after_kill  # nothing half-written at --out
+    assert interrupted.finished == 0, interrupted.finished_output
+    killed = interrupted.out
+    a, b = weights(interrupted.whole), weights(killed)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert a[name].equal(b[name]), name
+    history = json.loads((killed / "run.json").read_text())["training"]["history"]
+    assert [row["epoch"] for row in history] == list(range(1, 13))
+    assert not staging_path(killed).exists() and not (killed / "checkpoint").exists()
