@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from optuna.trial import TrialState
-from processes import lstmcast
+from processes import lstmcast, lstmcast_here
 from safetensors.torch import load_file
 
 from lstmcast.errors import ConfigError
@@ -94,14 +94,16 @@ def test_a_killed_tune_resumes_to_the_uninterrupted_result(csv_file, tmp_path):
     )
     args = ["tune", csv_file, "--trials", "3", "--config", str(config), "--seed", "2", "-q"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    assert lstmcast(*args, "--out", str(whole)).wait(300) == 0
+    done = lstmcast_here(*args, "--out", str(whole))  # as a child computes it, without a start
+    assert done.exit_code == 0, done.output
     interrupt(lstmcast(*args, "--out", str(killed)), killed, "trial-1", signal.SIGKILL)
     # the killed worker's trial is failed at once (this --out's lock says it is dead), not
     # after the 3-minute heartbeat grace; its make-up is trial 2, then trial 3 gets Ctrl-C
     proc = lstmcast(*args, "--out", str(killed), stderr=subprocess.PIPE)
     stderr = interrupt(proc, killed, "trial-3", signal.SIGINT)
     assert b"Resume with: lstmcast tune" in stderr and b"Traceback" not in stderr
-    assert lstmcast(*args, "--out", str(killed)).wait(300) == 0
+    done = lstmcast_here(*args, "--out", str(killed))  # no signal: a child is not needed
+    assert done.exit_code == 0, done.output
     completed = [rows(whole), rows(killed)]
     assert completed[0] == completed[1]
     a, b = load_file(str(whole / "model.safetensors")), load_file(str(killed / "model.safetensors"))
