@@ -218,8 +218,11 @@ def test_a_killed_worker_resumes_its_trial_and_leaves_live_ones_alone(
     state = load(server, "killed").trials[killed].state
     assert state == TrialState.RUNNING, "the trial ended before its worker was killed"
 
-    again = spawn(tune_args("killed", a))  # the same --out: its trial is failed at once
-    assert again.wait(180) == 0 and other.wait(180) == 0
+    # the same --out: its trial is failed at once. Restarted in this process, beside the live
+    # child `other` (a child's start would import torch again; nothing here signals it)
+    again = CliRunner().invoke(app, tune_args("killed", a))
+    assert again.exit_code == 0, again.output
+    assert other.wait(180) == 0
     study = load(server, "killed")
     numbers = [t.number for t in study.trials]
     assert sorted(numbers) == list(range(len(numbers)))
