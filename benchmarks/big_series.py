@@ -93,13 +93,24 @@ class RssSampler:
         self.thread.join()
 
 
-def one(spec: dict[str, Any]) -> dict[str, Any]:
-    from lstmcast.config import RunConfig
-    from lstmcast.workflows.fitting import Columns, read_dataset
-    from lstmcast.workflows.mapped import map_for
-    from lstmcast.workflows.runs import train_run
+def speeds(spec: dict[str, Any]) -> dict[str, Any]:
+    """`--speed-only K`: the loop's windows/s from the mapping and from memory, alternated K
+    times in one process, the best of each (one loop takes a fraction of a second)."""
+    import dataclasses
 
-    config = RunConfig(
+    config = _config(spec)
+    best = {"memmap": 0, "memory": 0}
+    for _ in range(spec["repeat"]):
+        for mode in best:
+            got = loop_speed(dataclasses.replace(config, memmap=mode == "memmap"), spec)
+            best[mode] = max(best[mode], got)
+    return {**spec, **{f"{mode}_windows_per_s": v for mode, v in best.items()}}
+
+
+def _config(spec: dict[str, Any]) -> Any:
+    from lstmcast.config import RunConfig
+
+    return RunConfig(
         model=spec["model"],
         lookback=spec["lookback"],
         horizon=1,
@@ -110,6 +121,16 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
         seed=0,
         memmap=spec["mode"] == "memmap",
     )
+
+
+def one(spec: dict[str, Any]) -> dict[str, Any]:
+    if spec["mode"] == "speed":
+        return speeds(spec)
+    from lstmcast.workflows.fitting import Columns, read_dataset
+    from lstmcast.workflows.mapped import map_for
+    from lstmcast.workflows.runs import train_run
+
+    config = _config(spec)
     with RssSampler() as sampler:
         began = time.perf_counter()
         if config.memmap:
@@ -186,6 +207,13 @@ def main() -> None:
     parser.add_argument(
         "--no-speed", action="store_true", help="skip the windows/s measurement (e.g. under a cap)"
     )
+    parser.add_argument(
+        "--speed-only",
+        type=int,
+        default=0,
+        metavar="K",
+        help="only windows/s, mapped and in memory alternated K times, the best of each",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -226,6 +254,21 @@ def main() -> None:
         print(
             f"# {path.name}: {path.stat().st_size / 1e9:.2f} GB ({time.perf_counter() - began:.0f} s)"
         )
+        if args.speed_only:
+            spec = {
+                "mode": "speed",
+                "repeat": args.speed_only,
+                "path": str(path),
+                "cache": str(cache),
+                "model": args.model,
+                "lookback": args.lookback,
+                "batch": args.batch,
+                "epochs": args.epochs,
+                "stride": args.stride,
+            }
+            got = run_in_subprocess(__file__, spec, timeout=7200)
+            print(f"# {rows:,} rows, loop windows/s, best of {args.speed_only}: {json.dumps(got)}")
+            continue
         results = {}
         modes = ["memmap", "memmap"] if args.fresh else ["memmap"]  # a build, then a reuse
         if rows <= args.memory_rows:
