@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,24 @@ class Static:
         return self.numeric_names + self.categorical_names
 
 
+class OneSeries(Protocol):
+    """What `Panel.single` reads: a `TimeSeries`, or a `MappedTable` (data.mapped)."""
+
+    @property
+    def values(self) -> np.ndarray: ...
+    @property
+    def time(self) -> pd.DatetimeIndex | None: ...
+    @property
+    def targets(self) -> tuple[str, ...]: ...
+    @property
+    def covariates(self) -> tuple[str, ...]: ...
+    @property
+    def time_col(self) -> str | None: ...
+    @property
+    def freq(self) -> str | None: ...
+    def __len__(self) -> int: ...
+
+
 @dataclass(frozen=True, eq=False)
 class Panel:
     """Validated series stacked into one array.
@@ -95,8 +113,8 @@ class Panel:
     levels: np.ndarray | None = None
 
     @classmethod
-    def single(cls, series: TimeSeries) -> Panel:
-        """The wide table `series` as the panel of one series."""
+    def single(cls, series: OneSeries) -> Panel:
+        """The wide table `series` as the panel of one series (its arrays, not copies)."""
         return cls(
             values=series.values,
             targets=series.targets,

@@ -116,21 +116,6 @@ def map_for(
     )
 
 
-def as_panel(table: MappedTable) -> Panel:
-    """The mapped table as the panel of one series (its arrays are the mapping's)."""
-    return Panel(
-        values=table.values,
-        targets=table.targets,
-        covariates=table.covariates,
-        future_covariates=(),
-        bounds=np.array([0, len(table)], dtype=np.int64),
-        ids=("",),
-        time=table.time,
-        time_col=table.time_col,
-        freq=table.freq,
-    )
-
-
 @dataclass
 class MappedFit:
     """What `fit` learns: the resolved config, the device, the options chosen from the data,
@@ -152,7 +137,7 @@ def fit(
 ) -> MappedFit:
     """`Forecaster.fit` on a mapped table (see the module doc)."""
     check_config(config)
-    panel = as_panel(table)
+    panel = Panel.single(table)
     config, chosen = defaults.resolve(config, panel)
     device = resolve_device(config.device)
     split = split_panel(panel, config)
@@ -218,7 +203,7 @@ def windows(
     if split not in ("train", "val", "test"):
         raise ConfigError(f"a mapped table is evaluated on train, val or test; got '{split}'")
     L, H = config.lookback_rows, config.horizon
-    panel = as_panel(table)
+    panel = Panel.single(table)
     parts = state.split if state.data_sha256 == table.sha256 else split_panel(panel, config)
     starts = panel_starts(panel.bounds, parts, split, L, H, config.stride)
     scaler = state.scaler
@@ -232,4 +217,4 @@ def tail(table: MappedTable, config: RunConfig) -> pd.DataFrame:
     return table.frame(slice(max(0, len(table) - rows), len(table)))
 
 
-__all__ = ["MappedFit", "as_panel", "check_config", "fit", "map_for", "tail", "windows"]
+__all__ = ["MappedFit", "check_config", "fit", "map_for", "tail", "windows"]
