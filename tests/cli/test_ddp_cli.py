@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -69,3 +70,38 @@ def test_nproc_inside_torchrun_is_refused(csv_file, tmp_path, monkeypatch):
 def test_the_workers_run_the_command_without_nproc():
     words = ["train", "d.csv", "--nproc", "2", "--epochs", "3", "--nproc=4", "--quiet"]
     assert _without_nproc(words) == ["train", "d.csv", "--epochs", "3", "--quiet"]
+
+
+def test_nproc_2_with_memmap_builds_one_cache_and_trains_what_one_process_trains(
+    csv_file, tmp_path
+):
+    """Both ranks map the file into one cache (the lock lets one build while the other
+    waits) and train the model that one process trains from the mapping at the same global
+    batch (within float tolerance: the all-reduce sums in another order)."""
+    from safetensors.numpy import load_file
+
+    cache = tmp_path / "cache"
+    env = {k: v for k, v in os.environ.items() if k not in distributed.TORCHRUN_ENV}
+    env = {**env, "OMP_NUM_THREADS": "1", "LSTMCAST_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "lstmcast", "train", csv_file, *OPTIONS, "--memmap"]
+    ddp = subprocess.run(
+        [*command, "--nproc", "2", "--out", str(tmp_path / "ddp")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert ddp.returncode == 0, ddp.stderr
+    assert len(list(cache.glob("*.json"))) == 1  # one mapping for both ranks
+
+    one = subprocess.run(
+        [*command, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True
+    )
+    assert one.returncode == 0, one.stderr
+    a = load_file(str(tmp_path / "ddp" / "model.safetensors"))
+    b = load_file(str(tmp_path / "one" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for key in a:
+        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-5, err_msg=key)
+    notes = json.loads((tmp_path / "ddp" / "metrics.json").read_text())["notes"]
+    assert any("memory-mapped from" in note for note in notes)
