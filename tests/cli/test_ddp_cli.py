@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from processes import lstmcast_here
 from typer.testing import CliRunner
 
 from lstmcast.cli import app
@@ -73,7 +74,7 @@ def test_the_workers_run_the_command_without_nproc():
 
 
 def test_nproc_2_with_memmap_builds_one_cache_and_trains_what_one_process_trains(
-    csv_file, tmp_path
+    csv_file, tmp_path, monkeypatch
 ):
     """Both ranks map the file into one cache (the lock lets one build while the other
     waits) and train the model that one process trains from the mapping at the same global
@@ -94,10 +95,10 @@ def test_nproc_2_with_memmap_builds_one_cache_and_trains_what_one_process_trains
     assert ddp.returncode == 0, ddp.stderr
     assert len(list(cache.glob("*.json"))) == 1  # one mapping for both ranks
 
-    one = subprocess.run(
-        [*command, "--out", str(tmp_path / "one")], env=env, capture_output=True, text=True
-    )
-    assert one.returncode == 0, one.stderr
+    # the one-process reference in this process, on one thread as each rank (no child start)
+    monkeypatch.setenv("LSTMCAST_CACHE_DIR", str(cache))
+    one = lstmcast_here("train", csv_file, *OPTIONS, "--memmap", "--out", str(tmp_path / "one"))
+    assert one.exit_code == 0, one.output
     a = load_file(str(tmp_path / "ddp" / "model.safetensors"))
     b = load_file(str(tmp_path / "one" / "model.safetensors"))
     assert a.keys() == b.keys()
