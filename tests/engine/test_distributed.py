@@ -7,6 +7,7 @@ import json
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -308,3 +309,72 @@ def test_train_run_under_ddp_rank_0_writes_and_resumes_alone(ranks):
     assert leader["left_a_checkpoint"] and leader["epochs"] == 4
     assert leader["resumed"] == leader["straight"] == follower["resumed"]
     assert leader["same_weights"] is True  # the resumed run's model file is the straight one's
+
+
+def _session_worker(rank: int, ports: tuple[int, int], out: str) -> None:
+    """One rank in two torchrun-like sessions: rank 0 is slow to finish the first (it still
+    writes while rank 1 is done) and fails inside the second."""
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE=str(WORLD), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1"
+    )
+    found: dict = {}
+    os.environ["MASTER_PORT"] = str(ports[0])
+    with distributed.session("cpu"):
+        if rank == 0:
+            time.sleep(0.3)  # rank 1 is done long before
+            (Path(out) / "rank0_done").touch()  # marks the end of rank 0's block
+    found["left_after_rank_0"] = (Path(out) / "rank0_done").exists()
+    found["active_after"] = distributed.active()
+    os.environ["MASTER_PORT"] = str(ports[1])
+    try:
+        with distributed.session("cpu"):
+            if rank == 0:
+                raise Interrupted
+        found["second"] = "ended"
+    except Interrupted:
+        found["second"] = "raised"
+    found["active_after_error"] = distributed.active()
+    (Path(out) / f"session{rank}.json").write_text(json.dumps(found))
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ranks_leave_a_session_together_and_an_error_does_not_strand_the_others():
+    """Rank 1 leaves only once rank 0 has ended its block (a rank that left early aborted now
+    and then in gloo's teardown); rank 0's error reaches rank 0 alone, and rank 1, whose
+    barrier that broke, ends its session cleanly instead of waiting or failing too."""
+    with tempfile.TemporaryDirectory() as out:
+        ports = (_free_port(), _free_port())
+        mp.start_processes(_session_worker, args=(ports, out), nprocs=WORLD, start_method="fork")
+        found = [json.loads((Path(out) / f"session{r}.json").read_text()) for r in range(WORLD)]
+    assert [f["left_after_rank_0"] for f in found] == [True, True]
+    assert [f["second"] for f in found] == ["raised", "ended"]
+    assert not any(f["active_after"] or f["active_after_error"] for f in found)
+
+
+@pytest.mark.parametrize(
+    ("exitcode", "code", "line"),
+    [(-6, 134, "worker rank 1 was killed by SIGABRT"), (2, 2, ""), (-9, 137, "SIGKILL")],
+)
+def test_a_failed_worker_gives_its_exit_code_and_a_killed_one_a_line(
+    monkeypatch, capsys, exitcode, code, line
+):
+    from torch.distributed import run as torchrun
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    def fail(args):
+        failure = ProcessFailure(local_rank=1, pid=1, exitcode=exitcode, error_file="")
+        failure.timestamp = 0  # the first failure
+        raise ChildFailedError("lstmcast", {1: failure})
+
+    monkeypatch.setattr(torchrun, "run", fail)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert distributed.launch(2, ["train", "x.csv"]) == code
+    err = capsys.readouterr().err.strip()
+    assert (line in err and len(err.splitlines()) == 1) if line else err == ""

@@ -14,8 +14,10 @@ the collectives return their input.
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -122,23 +124,38 @@ def start(device_name: str) -> torch.device:
     return device
 
 
-def stop() -> None:
-    if active():
-        dist.destroy_process_group()
+def stop(together: bool = True) -> None:
+    """Leave the process group. With `together` every rank first waits for the others (a
+    barrier), so that no rank exits while another still uses the group: a rank that left
+    early (rank 1 while rank 0 still evaluated and wrote) aborted now and then at exit in
+    gloo's C++ teardown ("terminate called without an active exception", SIGABRT), and
+    torchrun then killed rank 0 before it finished. The DDP wrapper, held in reference
+    cycles of the training loop's closures, holds the group too: it is collected here,
+    while the interpreter is whole, not at its finalization."""
+    if not active():
+        return
+    if together:
+        with contextlib.suppress(RuntimeError):  # a rank that failed left: it reports why
+            dist.barrier()
+    gc.collect()
+    dist.destroy_process_group()
 
 
 @contextlib.contextmanager
 def session(device_name: str) -> Iterator[None]:
     """The process group for the block, when torchrun started this process and none is
-    active yet; otherwise nothing (a single process, or a group the caller runs)."""
+    active yet; otherwise nothing (a single process, or a group the caller runs). After an
+    error the ranks do not wait for each other (the others may never reach the barrier)."""
     if not launched() or active():
         yield
         return
     start(device_name)
     try:
         yield
-    finally:
-        stop()
+    except BaseException:
+        stop(together=False)
+        raise
+    stop()
 
 
 def training_device() -> torch.device:
@@ -354,9 +371,16 @@ def launch(nproc: int, module_args: list[str]) -> int:
     try:
         torchrun.run(args)
     except ChildFailedError as failed:
-        _, first = failed.get_first_failure()
+        failed_rank, first = failed.get_first_failure()
         code = int(first.exitcode)
-        return code if code > 0 else 128 - code  # a signal -N exits as 128 + N
+        if code > 0:  # the rank said why (rank 0 prints for all)
+            return code
+        # killed by a signal (the OOM killer, an abort): nobody printed a word; say which rank
+        print(
+            f"lstmcast: worker rank {failed_rank} was killed by {first.signal_name()}",
+            file=sys.stderr,
+        )
+        return 128 - code  # a signal -N exits as 128 + N
     except SignalException:
         return 130
     return 0
