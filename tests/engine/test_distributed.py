@@ -103,9 +103,36 @@ def _worker(rank: int, store: str, out: str) -> None:
         found["resumed_from"] = [r["epoch"] for r in resumed[1].history]
         found["wrote"] = sorted(p.name for p in (base / "b").glob("*")) if base.exists() else []
         found["run"] = _runs(rank, Path(out))
+        panel = _panel_fit()
+        found["panel"] = {"weights": _weights(panel.model_), "best": panel.training_.best_epoch}
         (Path(out) / f"result{rank}.json").write_text(json.dumps(found))
     finally:
         dist.destroy_process_group()
+
+
+def _panel_fit():
+    """One global `simple` model over a small long-format panel (6 series) with known-future
+    and static covariates and an id embedding: the panel's windows never cross a series."""
+    from lstmcast import Forecaster
+    from lstmcast.datasets.synthetic import synthetic_panel
+
+    forecaster = Forecaster(
+        "simple",
+        lookback=8,
+        horizon=2,
+        layers=(8,),
+        id_col="id",
+        targets=["sales"],
+        future_covariates=["promo"],
+        static=["region", "size"],
+        id_embedding=3,
+        epochs=2,
+        batch_size=BATCH,
+        patience=0,
+        seed=3,
+        device="cpu",
+    )
+    return forecaster.fit(synthetic_panel(n_series=6, n_rows=60, seed=2))
 
 
 class Interrupted(Exception):
@@ -378,3 +405,20 @@ def test_a_failed_worker_gives_its_exit_code_and_a_killed_one_a_line(
     assert distributed.launch(2, ["train", "x.csv"]) == code
     err = capsys.readouterr().err.strip()
     assert (line in err and len(err.splitlines()) == 1) if line else err == ""
+
+
+def test_two_processes_train_on_a_panel_what_one_trains(ranks):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each rank runs
+    try:
+        alone = _panel_fit()
+    finally:
+        torch.set_num_threads(threads)
+    weights = _weights(alone.model_)
+    for found in ranks:
+        assert found["panel"]["best"] == alone.training_.best_epoch > 0  # it learned
+        assert found["panel"]["weights"].keys() == weights.keys()
+        for name, values in weights.items():
+            np.testing.assert_allclose(
+                found["panel"]["weights"][name], values, rtol=1e-4, atol=1e-6
+            )
