@@ -1,9 +1,11 @@
 """The CLI in a child process, for the tests that kill it or send it Ctrl-C; and the CLI in
-this process computing what such a child computes (one thread), to compare it with."""
+this process computing what such a child computes (one thread), to compare it with; a free
+local port for the servers and process groups that children start."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -34,3 +36,9 @@ def lstmcast_here(*args: str) -> Result:
         return CliRunner().invoke(app, list(args))
     finally:
         torch.set_num_threads(threads)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

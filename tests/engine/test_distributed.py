@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from processes import free_port
 
 from lstmcast import models
 from lstmcast.config import make_config
@@ -364,20 +365,12 @@ def _session_worker(rank: int, ports: tuple[int, int], out: str) -> None:
     (Path(out) / f"session{rank}.json").write_text(json.dumps(found))
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ranks_leave_a_session_together_and_an_error_does_not_strand_the_others():
     """Rank 1 leaves only once rank 0 has ended its block (a rank that left early aborted now
     and then in gloo's teardown); rank 0's error reaches rank 0 alone, and rank 1, whose
     barrier that broke, ends its session cleanly instead of waiting or failing too."""
     with tempfile.TemporaryDirectory() as out:
-        ports = (_free_port(), _free_port())
+        ports = (free_port(), free_port())
         mp.start_processes(_session_worker, args=(ports, out), nprocs=WORLD, start_method="fork")
         found = [json.loads((Path(out) / f"session{r}.json").read_text()) for r in range(WORLD)]
     assert [f["left_after_rank_0"] for f in found] == [True, True]

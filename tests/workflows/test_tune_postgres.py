@@ -14,7 +14,6 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import Any
 import optuna
 import pytest
 from optuna.trial import TrialState
-from processes import lstmcast
+from processes import free_port, lstmcast
 from typer.testing import CliRunner
 
 from lstmcast.cli import app
@@ -63,12 +62,6 @@ def server_binaries() -> Path:
         "PostgreSQL server binaries (initdb, pg_ctl, postgres) are not on PATH nor in "
         "/usr/lib/postgresql/*/bin: install them (apt-get install postgresql; .ci/run does)"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

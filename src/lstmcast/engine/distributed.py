@@ -125,13 +125,11 @@ def start(device_name: str) -> torch.device:
 
 
 def stop(together: bool = True) -> None:
-    """Leave the process group. With `together` every rank first waits for the others (a
-    barrier), so that no rank exits while another still uses the group: a rank that left
-    early (rank 1 while rank 0 still evaluated and wrote) aborted now and then at exit in
-    gloo's C++ teardown ("terminate called without an active exception", SIGABRT), and
-    torchrun then killed rank 0 before it finished. The DDP wrapper, held in reference
-    cycles of the training loop's closures, holds the group too: it is collected here,
-    while the interpreter is whole, not at its finalization."""
+    """Leave the process group; with `together`, once every rank has come here (a barrier).
+    A rank that left while another still used the group now and then aborted in gloo's
+    teardown at exit (design.md, "DDP ranks leave the process group together"). The collect
+    frees the DDP wrapper, which holds the group from reference cycles of the training loop,
+    while the interpreter is whole."""
     if not active():
         return
     if together:
