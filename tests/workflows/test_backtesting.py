@@ -137,6 +137,25 @@ def test_the_report_has_baselines_intervals_and_the_files(frame, tmp_path):
     assert len(table) == report["n_origins"] * 3 * 4  # origins x horizon x targets
 
 
+@pytest.mark.parametrize("refit", ["every", "never"])
+def test_each_forecast_is_aligned_with_its_origins_rows(frame, tmp_path, refit):
+    """A fold group scales only the rows its windows read; the actuals and repeat_last saved
+    for each origin must still be the data's rows after and at that origin."""
+    config, plan = make_config(CONFIG), Plan(folds=3, refit=refit)
+    backtest(frame, config, plan, tmp_path)
+    values = frame.iloc[:, 1:].to_numpy()
+    horizon = CONFIG["horizon"]
+    for k in (1, 2, 3):
+        arrays = fold_arrays(tmp_path, k)
+        origins = arrays["origins"].astype(int)
+        after = origins[:, None] + 1 + np.arange(horizon)
+        np.testing.assert_allclose(arrays["actual"], values[after], rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(
+            arrays["repeat_last"][:, 0], values[origins], rtol=1e-5, atol=1e-5
+        )
+        assert np.isfinite(arrays["forecast"]).all()
+
+
 def test_a_backtest_killed_inside_a_fold_goes_on_from_its_last_epoch(frame, tmp_path):
     config = make_config({**CONFIG, "epochs": 4, "patience": 0})
     plan = Plan(folds=2, refit="every")

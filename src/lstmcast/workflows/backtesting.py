@@ -168,9 +168,6 @@ class Trained:
     fold: int
     state: FittedState
     seconds: float
-    # the series scaled with this model's scaler, made once for all the folds that reuse it
-    scaled: np.ndarray | None = None
-    tensor: torch.Tensor | None = None
 
 
 def train_fold(
@@ -251,13 +248,20 @@ def forecast_folds(
     state = trained.state
     L, H, V = config.lookback_rows, config.horizon, panel.n_targets
     started = time.perf_counter()
-    if trained.scaled is None or trained.tensor is None:
-        trained.scaled = state.inputs.design(
-            panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, state.scaler
-        )
-        trained.tensor = torch.from_numpy(trained.scaled).to(device)
-    scaled, tensor = trained.scaled, trained.tensor
-    origins = np.concatenate([fold.origins for fold in folds])
+    # the rows the group reads, scaled with this model's scaler: from the first window's first
+    # row to the last forecast's last target (the design is row by row, so the slice is the
+    # same rows as the whole series' design would give); indices below count from `first_row`
+    group_origins = np.concatenate([fold.origins for fold in folds])
+    first_row, end_row = int(group_origins.min()) - L + 1, int(group_origins.max()) + H + 1
+    rows = slice(first_row, end_row)
+    scaled = state.inputs.design(
+        panel.values[rows],
+        np.zeros(end_row - first_row, dtype=np.int64),
+        panel.time[rows] if panel.time is not None else None,
+        state.scaler,
+    )
+    tensor = torch.from_numpy(scaled).to(device)
+    origins = group_origins - first_row
     starts = origins - L + 1
     calibration = state.calibration
     levels = calibration.levels if calibration is not None else ()
