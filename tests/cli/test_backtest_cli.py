@@ -51,3 +51,23 @@ def test_bad_backtest_options_give_one_line_and_exit_code_2(csv_file, tmp_path):
         result = runner.invoke(app, ["backtest", csv_file, *FLAGS, "--out", str(tmp_path), *extra])
         assert result.exit_code == 2, (extra, result.output)
         assert message in result.output.replace("\n", " "), result.output
+
+
+def test_backtest_with_a_transform_and_intervals_scores_levels(csv_file, tmp_path):
+    """--transform log with intervals: the table says the levels were rebuilt, coverage is of
+    the bands mapped into levels."""
+    out = tmp_path / "bt"
+    flags = [*FLAGS, "--transform", "load=log", "--intervals", "0.8", "--out", str(out)]
+    result = runner.invoke(app, ["backtest", csv_file, *flags])
+    assert result.exit_code == 0, result.output
+    assert "levels rebuilt from the trained transform" in result.output.replace("\n", " ")
+    report = json.loads((out / "backtest.json").read_text())
+    assert report["transform"]["load"] == "log"
+    for fold in report["folds"]:
+        assert 0 <= fold["intervals"]["80%"]["coverage"] <= 1
+        assert "metrics_trained" in fold
+    differenced = runner.invoke(
+        app, ["backtest", csv_file, *FLAGS, "--transform", "load=diff", "--intervals", "0.8"]
+    )
+    assert differenced.exit_code == 2, differenced.output
+    assert "Prediction intervals with --transform" in differenced.output

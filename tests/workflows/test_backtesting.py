@@ -72,9 +72,15 @@ def test_no_fold_reads_a_row_after_its_origin(frame, tmp_path):
     assert third["trained"]
 
 
-@pytest.mark.parametrize("refit", ["every", "never", "2"])
-def test_an_interrupted_backtest_resumes_at_the_first_unfinished_fold(frame, tmp_path, refit):
-    config, plan = make_config(CONFIG), Plan(folds=4, refit=refit)
+@pytest.mark.parametrize(
+    "refit, transform",
+    [("every", "none"), ("never", "none"), ("2", "none"), ("never", "load=log-returns")],
+)
+def test_an_interrupted_backtest_resumes_at_the_first_unfinished_fold(
+    frame, tmp_path, refit, transform
+):
+    config = make_config({**CONFIG, "transform": transform})
+    plan = Plan(folds=4, refit=refit)
     whole = backtest(frame, config, plan, tmp_path / "whole")
 
     class Killed(Exception):
@@ -102,6 +108,8 @@ def test_an_interrupted_backtest_resumes_at_the_first_unfinished_fold(frame, tmp
     assert all(s["resumed"] for s in again)
     with pytest.raises(ConfigError, match="holds a backtest of other data or options"):
         backtest(frame, make_config({**CONFIG, "epochs": 3}), plan, tmp_path / "cut")
+    if transform != "none":  # a reused model read back from its file keeps its level side
+        assert resumed["folds"][3]["metrics_trained"] == whole["folds"][3]["metrics_trained"]
 
 
 def test_the_report_has_baselines_intervals_and_the_files(frame, tmp_path):
@@ -154,6 +162,57 @@ def test_each_forecast_is_aligned_with_its_origins_rows(frame, tmp_path, refit):
             arrays["repeat_last"][:, 0], values[origins], rtol=1e-5, atol=1e-5
         )
         assert np.isfinite(arrays["forecast"]).all()
+
+
+TRANSFORM = "load=log-returns,price=diff"  # the other targets stay levels
+
+
+def test_a_transformed_backtest_reports_levels_at_each_origin(frame, tmp_path):
+    """Trained on log-returns and differences, scored in levels: the actuals, repeat_last and
+    the levels' seasonal_naive are the data's own rows (the differencing drops the first row,
+    so origin r of the trained rows is row r + 1 of the data); the trained space is beside."""
+    config = make_config({**CONFIG, "transform": TRANSFORM, "period": 6})
+    report = backtest(frame, config, Plan(folds=3), tmp_path)
+    assert report["transform"] == {
+        "load": "log-returns",
+        "temp": "none",
+        "price": "diff",
+        "hour": "none",
+    }
+    values = frame.iloc[1:, 1:].to_numpy()  # the trained rows' levels
+    horizon = CONFIG["horizon"]
+    back = (np.arange(horizon) // 6 + 1) * 6
+    for k, fold in enumerate(report["folds"], start=1):
+        arrays = fold_arrays(tmp_path, k)
+        origins = arrays["origins"].astype(int)
+        after = origins[:, None] + 1 + np.arange(horizon)
+        np.testing.assert_allclose(arrays["actual"], values[after], rtol=1e-5, atol=1e-4)
+        np.testing.assert_allclose(arrays["repeat_last"][:, 0], values[origins], rtol=1e-5)
+        seasonal = values[after - back]
+        mse = float(np.mean((seasonal - values[after]) ** 2))
+        got = fold["metrics"]["seasonal_naive"]["original"]["mse"]
+        assert got == pytest.approx(mse, rel=1e-6)
+        assert set(fold["metrics_trained"]) == {"model", "repeat_last"}
+        assert (
+            fold["metrics_trained"]["model"]["scaled"]["mse"]
+            != fold["metrics"]["model"]["scaled"]["mse"]
+        )
+
+
+def test_a_transformed_backtest_reads_no_row_after_its_origin(frame, tmp_path):
+    config, plan = make_config({**CONFIG, "transform": TRANSFORM}), Plan(folds=3)
+    backtest(frame, config, plan, tmp_path / "a")
+    origin = int(fold_arrays(tmp_path / "a", 3)["origins"][0]) + 1  # the data's row
+    changed = frame.copy()
+    changed.iloc[origin + 1 :, 1:] = changed.iloc[origin + 1 :, 1:] * 2 + 1
+    backtest(changed, config, plan, tmp_path / "b")
+    for k in (1, 2):
+        np.testing.assert_array_equal(
+            fold_arrays(tmp_path / "a", k)["forecast"], fold_arrays(tmp_path / "b", k)["forecast"]
+        )
+    a, b = fold_arrays(tmp_path / "a", 3), fold_arrays(tmp_path / "b", 3)
+    np.testing.assert_array_equal(a["forecast"][0], b["forecast"][0])
+    assert not np.array_equal(a["forecast"][1:], b["forecast"][1:])
 
 
 def test_a_backtest_killed_inside_a_fold_goes_on_from_its_last_epoch(frame, tmp_path):

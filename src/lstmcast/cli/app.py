@@ -472,7 +472,8 @@ def print_backtest(report: dict[str, Any]) -> None:
     names = list(report["folds"][0]["metrics"])
     table = Table(
         title=f"backtest of {report['model']}: {report['n_folds']} folds, "
-        f"{report['n_origins']} origins, horizon {report['horizon']} (scaled)"
+        f"{report['n_origins']} origins, horizon {report['horizon']} (scaled"
+        + (", levels rebuilt from the trained transform)" if "transform" in report else ")")
     )
     columns = ["fold", "first origin", "origins", "trained"]
     columns += [f"MSE {name}" for name in names] + ["skill"]

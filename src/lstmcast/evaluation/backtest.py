@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,22 +130,7 @@ def in_levels(
     def rebuilt(y_scaled: np.ndarray) -> np.ndarray:
         return scaled(rebuild(backtest.original(y_scaled), last, kinds))
 
-    bands = None
-    if backtest.bands is not None:
-        b = backtest.bands
-
-        def mapped(edges: np.ndarray) -> np.ndarray:
-            return np.stack([rebuilt(edges[..., k]) for k in range(edges.shape[-1])], axis=-1)
-
-        lower, upper = mapped(b.lower), mapped(b.upper)
-        naive_lower, naive_upper = mapped(b.naive_lower), mapped(b.naive_upper)
-        bands = Bands(
-            b.levels,
-            np.minimum(lower, upper),
-            np.maximum(lower, upper),
-            np.minimum(naive_lower, naive_upper),
-            np.maximum(naive_lower, naive_upper),
-        )
+    bands = None if backtest.bands is None else map_bands(backtest.bands, rebuilt)
     last_scaled = scaled(last[:, None, :])[:, 0, :]
     return Backtest(
         backtest.starts,
@@ -161,6 +147,24 @@ def in_levels(
         backtest.taus,
         backtest.series_start,
         transformed=backtest,
+    )
+
+
+def map_bands(bands: Bands, f: Callable[[np.ndarray], np.ndarray]) -> Bands:
+    """`bands` with every edge (N, H, V) at each level mapped through the per-step `f`; each
+    pair put back in order (a decreasing map swaps the edges)."""
+
+    def mapped(edges: np.ndarray) -> np.ndarray:
+        return np.stack([f(edges[..., k]) for k in range(edges.shape[-1])], axis=-1)
+
+    lower, upper = mapped(bands.lower), mapped(bands.upper)
+    naive_lower, naive_upper = mapped(bands.naive_lower), mapped(bands.naive_upper)
+    return Bands(
+        bands.levels,
+        np.minimum(lower, upper),
+        np.maximum(lower, upper),
+        np.minimum(naive_lower, naive_upper),
+        np.maximum(naive_lower, naive_upper),
     )
 
 

@@ -6,7 +6,9 @@ is trained on the rows before its first origin less a `gap` (embargo) - all of t
 (expanding) or the last `train_rows` (sliding) - with early stopping on the last
 `val_fraction` of those rows, and scaled on its own training rows; `refit` says which folds
 train (every fold, never after the first, or every K folds) and the others reuse the last
-trained model with its scaler. A fold forecasts all its origins in one batched pass.
+trained model with its scaler. A fold forecasts all its origins in one batched pass. Under a
+target transform the model trains on the transform and every score is in levels (each path
+rebuilt from its origin's last level; see `_in_levels`).
 
 out/
   backtest_plan.json          the plan, the config and the data digest (resume checks these)
@@ -43,10 +45,12 @@ from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Split, fit_scaler, split_windows
 from lstmcast.data.panel import Panel, PanelScaler, PanelSplit
 from lstmcast.data.split import _boundary
+from lstmcast.data.transform import LevelState, rebuild, resolve
 from lstmcast.engine.batching import predict_windows
 from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError, DataError, ModelFileError
+from lstmcast.evaluation.backtest import Bands, map_bands
 from lstmcast.evaluation.intervals import interval_metrics
 from lstmcast.evaluation.metrics import forecast_metrics, naive_one_step_mae, skill_score
 from lstmcast.evaluation.significance import diebold_mariano
@@ -190,8 +194,7 @@ def train_fold(
         (Split((0, start + n_train), (start + n_train, fold.train_end), (fold.train_end,) * 2),)
     )
     rows = slice(start, start + n_train)
-    fitted_scaler = fit_scaler(panel.values[rows], config.scaler)  # this window's rows only
-    scaler = PanelScaler(config.scaler, fitted_scaler.center[None], fitted_scaler.scale[None])
+    scaler = _window_scaler(panel.values[rows], config)  # this window's rows only
     inputs = make_inputs(panel, config, split)
     layout = inputs.layout(panel.n_targets, len(panel.covariates))
     scaled = inputs.design(panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, scaler)
@@ -230,8 +233,31 @@ def train_fold(
         data_sha256=sha256,
         calibration=calibration,
         inputs=inputs,
+        levels=_fit_levels(panel, rows, config),
     )
     return Trained(fold.index, state, time.perf_counter() - started)
+
+
+def _window_scaler(values: np.ndarray, config: RunConfig) -> PanelScaler:
+    """The scaler of one training window's rows (T, F), as the panel scaler of one series."""
+    fitted = fit_scaler(values, config.scaler)
+    return PanelScaler(config.scaler, fitted.center[None], fitted.scale[None])
+
+
+def _fit_levels(panel: Panel, rows: slice, config: RunConfig) -> LevelState | None:
+    """Under a target transform, the levels' side of the window `rows`: their scaler and
+    one-step naive MAE (scaled, original), the footing of the level metrics."""
+    if panel.levels is None:
+        return None
+    levels = panel.levels[rows]
+    scaler = _window_scaler(levels, config)
+    zeros = np.zeros(len(levels), dtype=np.int64)
+    return LevelState(
+        resolve(config.transform, panel.targets),
+        scaler,
+        naive_one_step_mae(scaler.transform_rows(levels, zeros)),
+        naive_one_step_mae(levels),
+    )
 
 
 def forecast_folds(
@@ -292,32 +318,32 @@ def forecast_folds(
     bands = None
     if levels:  # over the whole group, so adaptive intervals run on without a restart
         bands = make_bands(need(calibration, "levels"), levels, outputs, last_s, actual=actual_s)
-    center, scale = state.scaler.center[0, :V], state.scaler.scale[0, :V]
-
-    def original(a: np.ndarray) -> np.ndarray:
-        return a * scale + center
+    space = Space(
+        actual_s,
+        forecasts,
+        last_s,
+        bands,
+        state.scaler.center[0, :V],
+        state.scaler.scale[0, :V],
+        state.naive_mae_scaled,
+        state.naive_mae_original,
+    )
+    trained_space = None
+    if state.levels is not None and panel.levels is not None:
+        trained_space, space = space, _in_levels(space, state.levels, panel.levels[rows], origins)
+        if period is not None:  # the levels' own seasonal_naive, not rebuilt returns
+            back = (np.arange(H) // period + 1) * period  # the same phase, at or before the origin
+            space.forecasts["seasonal_naive"] = space.scaled(
+                panel.levels[rows][steps - back].astype(np.float64)
+            )
+    actual_s, forecasts, last_s, bands = space.actual, space.forecasts, space.last, space.bands
+    original = space.original
 
     results, first = [], 0
     for fold in folds:
         part = slice(first, first + len(fold.origins))
         first = part.stop
-        metrics: dict[str, Any] = {}
-        for name, pred in forecasts.items():
-            on_scale = forecast_metrics(
-                actual_s[part], pred[part], last_s[part], state.naive_mae_scaled, state.targets
-            )
-            in_units = forecast_metrics(
-                original(actual_s[part]),
-                original(pred[part]),
-                original(last_s[part]),
-                state.naive_mae_original,
-                state.targets,
-            )
-            metrics[name] = {
-                "scaled": on_scale["overall"],
-                "original": in_units["overall"],
-                "per_variable": in_units["per_variable"],
-            }
+        metrics = {name: space.metrics(f, part, state.targets) for name, f in forecasts.items()}
         summary: dict[str, Any] = {
             "fold": fold.index + 1,
             "first_origin": _label(panel, int(fold.origins[0])),
@@ -337,6 +363,11 @@ def forecast_folds(
                 metrics["model"]["scaled"]["mse"], metrics["repeat_last"]["scaled"]["mse"]
             ),
         }
+        if trained_space is not None:  # the model in the space it was trained in
+            summary["metrics_trained"] = {
+                name: trained_space.metrics(trained_space.forecasts[name], part, state.targets)
+                for name in ("model", "repeat_last")
+            }
         if bands is not None:
             coverage = interval_metrics(
                 actual_s[part], bands.lower[part], bands.upper[part], list(levels), state.targets
@@ -357,6 +388,80 @@ def forecast_folds(
     return results
 
 
+@dataclass
+class Space:
+    """A fold group's forecasts on one footing: actual (N, H, V), each forecast (N, H, V) and
+    the last observed row (N, V), scaled by center/scale (V,); `bands` on the same scale; the
+    one-step naive MAE (scaled, original) that MASE divides by."""
+
+    actual: np.ndarray
+    forecasts: dict[str, np.ndarray]
+    last: np.ndarray
+    bands: Bands | None
+    center: np.ndarray
+    scale: np.ndarray
+    naive_mae_scaled: np.ndarray
+    naive_mae_original: np.ndarray
+
+    def original(self, a: np.ndarray) -> np.ndarray:
+        return a * self.scale + self.center
+
+    def scaled(self, a: np.ndarray) -> np.ndarray:
+        return (a - self.center) / self.scale
+
+    def metrics(self, pred: np.ndarray, part: slice, targets: list[str]) -> dict[str, Any]:
+        """`pred`'s metrics over windows `part`, scaled and in original units."""
+        actual, last = self.actual[part], self.last[part]
+        on_scale = forecast_metrics(actual, pred[part], last, self.naive_mae_scaled, targets)
+        in_units = forecast_metrics(
+            self.original(actual),
+            self.original(pred[part]),
+            self.original(last),
+            self.naive_mae_original,
+            targets,
+        )
+        return {
+            "scaled": on_scale["overall"],
+            "original": in_units["overall"],
+            "per_variable": in_units["per_variable"],
+        }
+
+
+def _in_levels(
+    trained: Space, levels: LevelState, level_rows: np.ndarray, origins: np.ndarray
+) -> Space:
+    """`trained` (a target transform's space) in levels: each forecast path rebuilt from its
+    origin's last level (`level_rows`: the levels of the rows the group reads; `origins`
+    index them), repeat_last the last level, on the scale of the levels' own scaler. Bands map
+    through the per-step rebuild, monotone for the transforms that allow intervals."""
+    level_rows = level_rows.astype(np.float64)
+    H = trained.actual.shape[1]
+    last = level_rows[origins]
+    space = Space(
+        np.empty(0),
+        {},
+        np.empty(0),
+        None,
+        levels.scaler.center[0],
+        levels.scaler.scale[0],
+        levels.naive_mae_scaled,
+        levels.naive_mae_original,
+    )
+
+    def rebuilt(y_scaled: np.ndarray) -> np.ndarray:
+        return space.scaled(rebuild(trained.original(y_scaled), last, levels.kinds))
+
+    space.actual = space.scaled(level_rows[origins[:, None] + 1 + np.arange(H)])
+    space.last = space.scaled(last)
+    space.forecasts = {
+        "model": rebuilt(trained.forecasts["model"]),
+        "repeat_last": np.repeat(space.last[:, None, :], H, axis=1),
+    }
+    if trained.bands is not None:
+        space.bands = map_bands(trained.bands, rebuilt)
+    return space
+
+
 def _label(panel: Panel, row: int) -> Any:
     return str(panel.time[row]) if panel.time is not None else row
 
@@ -375,11 +480,6 @@ def backtest(
     backtest.json holds. `on_fold(summary)` is called after each fold (progress output)."""
     if config.id_col is not None:
         raise ConfigError("backtest takes one wide table for now; --id-col is not supported yet")
-    if config.transform != "none":
-        raise ConfigError(
-            "backtest does not take --transform yet; use train/evaluate, whose report has the "
-            "levels and the trained space"
-        )
     dataset = read_dataset(data, Columns.of(config))
     panel = dataset.panel
     config, _ = defaults.resolve(config, panel)  # the options left to the data, chosen once
@@ -467,6 +567,10 @@ def _run(
                 on_fold(result["summary"])
         k += len(group)
     report = _report(summaries, arrays, config, plan, manifest)
+    if panel.levels is not None:  # the metrics are in levels, rebuilt from this transform
+        report["transform"] = dict(
+            zip(panel.targets, resolve(config.transform, panel.targets), strict=True)
+        )
     if directory is not None:
         _write_outputs(directory, report, summaries, arrays, panel, config, manifest)
     return report
