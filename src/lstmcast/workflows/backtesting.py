@@ -480,6 +480,8 @@ def backtest(
     backtest.json holds. `on_fold(summary)` is called after each fold (progress output)."""
     if config.id_col is not None:
         raise ConfigError("backtest takes one wide table for now; --id-col is not supported yet")
+    if config.memmap:  # every fold's design is built from the rows in memory
+        raise ConfigError("backtest reads the table into memory; --memmap is for train: drop it")
     dataset = read_dataset(data, Columns.of(config))
     panel = dataset.panel
     config, _ = defaults.resolve(config, panel)  # the options left to the data, chosen once
