@@ -72,3 +72,26 @@ def test_backtest_with_a_transform_and_intervals_scores_levels(csv_file, tmp_pat
     )
     assert differenced.exit_code == 2, differenced.output
     assert "Prediction intervals with --transform" in differenced.output
+
+
+def test_backtest_of_a_long_table_end_to_end_and_resume(tmp_path):
+    from lstmcast.datasets.synthetic import synthetic_panel
+
+    data = tmp_path / "panel.csv"
+    synthetic_panel(n_series=4, n_rows=150, seed=2).to_csv(data, index=False)
+    out = tmp_path / "bt"
+    flags = [*FLAGS, "--id-col", "id", "--targets", "sales", "--out", str(out)]
+    result = runner.invoke(app, ["backtest", str(data), *flags])
+    assert result.exit_code == 0, result.output
+    assert "backtest of lstm: 3 folds" in result.output
+    report = json.loads((out / "backtest.json").read_text())
+    assert all(1 <= f["n_series"] <= 4 for f in report["folds"])  # staggered series
+    assert report["diebold_mariano"]["squared"]["n"] < report["n_origins"]  # one per time
+    import pandas as pd
+
+    table = pd.read_csv(out / "backtest_forecasts.csv")
+    assert list(table.columns[:3]) == ["fold", "id", "origin"]
+    assert set(table["id"]) == {f"s{i:04d}" for i in range(4)}
+    again = runner.invoke(app, ["backtest", str(data), *flags])
+    assert again.exit_code == 0, again.output
+    assert "fold 3/3 (resumed)" in again.output

@@ -54,3 +54,23 @@ def test_a_clearly_better_model_is_called_better_and_too_few_origins_say_so():
     assert better["verdict"] == "better" and better["p_value"] < 1e-6
     few = diebold_mariano(np.ones(4), np.zeros(4), horizon=3)
     assert few["statistic"] is None and "too few origins" in few["verdict"]
+
+
+def test_origins_of_one_time_count_once_with_their_mean_differential():
+    """Many series forecast from each date: with `times` the test runs on the mean loss
+    differential per date, the same as one origin per date holding every series."""
+    rng = np.random.default_rng(3)
+    n_times, n_series = 40, 3
+    model = rng.normal(0, 1.0, (n_times, n_series, 2, 1))
+    reference = rng.normal(0, 1.3, (n_times, n_series, 2, 1))
+    per_date = diebold_mariano(model, reference, 2)
+    order = rng.permutation(n_times * n_series)  # stacked series by series, then shuffled
+    stacked_model = model.transpose(1, 0, 2, 3).reshape(-1, 2, 1)[order]
+    stacked_reference = reference.transpose(1, 0, 2, 3).reshape(-1, 2, 1)[order]
+    times = np.tile(np.arange(n_times), n_series)[order] * 3600
+    grouped = diebold_mariano(stacked_model, stacked_reference, 2, times=times)
+    assert grouped["n"] == n_times
+    assert grouped["statistic"] == pytest.approx(per_date["statistic"], rel=1e-12)
+    assert grouped["p_value"] == pytest.approx(per_date["p_value"], rel=1e-12)
+    pooled = diebold_mariano(stacked_model, stacked_reference, 2)  # each origin its own draw
+    assert pooled["n"] == n_times * n_series

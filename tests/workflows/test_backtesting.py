@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import lstmcast
 from lstmcast import ConfigError
 from lstmcast.config import make_config
+from lstmcast.data.panel import window_series
 from lstmcast.files import staging_path
 from lstmcast.workflows.backtesting import Plan, backtest, make_folds
 
@@ -130,7 +132,6 @@ def test_the_report_has_baselines_intervals_and_the_files(frame, tmp_path):
         assert (tmp_path / "r" / name).is_file()
     saved = json.loads((tmp_path / "r" / "backtest.json").read_text())
     assert saved["n_origins"] == report["n_origins"] == sum(f["n_origins"] for f in saved["folds"])
-    import pandas as pd
 
     table = pd.read_csv(tmp_path / "r" / "backtest_forecasts.csv")
     assert list(table.columns) == [
@@ -242,3 +243,119 @@ def test_a_backtest_killed_inside_a_fold_goes_on_from_its_last_epoch(frame, tmp_
     )
     assert whole["diebold_mariano"] is not None
     assert not (tmp_path / "cut" / "checkpoint").exists() and not partial.exists()
+
+
+# ---------------------------------------------------------------- many series (--id-col)
+PANEL = dict(
+    CONFIG, id_col="id", targets=["sales"], future_covariates=["promo"], static=["region", "size"]
+)
+
+
+def panel_frame():
+    from lstmcast.datasets.synthetic import synthetic_panel
+
+    return synthetic_panel(n_series=5, n_rows=160, seed=1)  # unequal, staggered series
+
+
+def test_panel_folds_are_cut_by_time_and_no_series_trains_past_a_fold(tmp_path):
+    from lstmcast.workflows.backtesting import make_panel_folds
+    from lstmcast.workflows.fitting import Columns, read_dataset
+
+    config = make_config(PANEL)
+    panel = read_dataset(panel_frame(), Columns.of(config)).panel
+    for plan in (Plan(folds=3), Plan(folds=3, gap=2), Plan(folds=3, refit="never")):
+        folds = make_panel_folds(panel, config, plan)
+        stamps = panel.time.asi8
+        previous_last = -np.inf
+        for fold in folds:
+            times = stamps[fold.origins]
+            assert times.min() > previous_last  # folds are disjoint blocks of time, in order
+            assert np.all(np.diff(times) >= 0)  # each fold's origins in time order
+            previous_last = times.max()
+            source = 0 if plan.refit == "never" else fold.index
+            for i, window in enumerate(folds[source].windows):
+                if window is None:  # a series without a window in the model's fold
+                    assert not np.any(window_series(panel.bounds, fold.origins) == i)
+                    continue
+                start, end, _ = window
+                rows = stamps[panel.rows(i)][start:end]
+                first = stamps[folds[source].origins].min()
+                assert rows.max() <= first  # trains only on rows up to the fold's first time
+                after = np.searchsorted(stamps[panel.rows(i)], first, side="right")
+                assert end == after - plan.gap  # ... all of them, less the gap
+
+
+def test_a_panel_backtest_reads_no_row_after_its_origin_in_any_series(tmp_path):
+    frame = panel_frame()
+    config, plan = make_config(PANEL), Plan(folds=3)
+    report = backtest(frame, config, plan, tmp_path / "a")
+    assert sum(f["n_series"] for f in report["folds"]) >= 5  # staggered: each fold some series
+    third = fold_arrays(tmp_path / "a", 3)
+    table = pd.read_csv(tmp_path / "a" / "backtest_forecasts.csv", parse_dates=["origin"])
+    cut = table.loc[table["fold"] == 3, "origin"].min()  # fold 3's first origin time
+    changed = frame.copy()
+    later = changed["time"] > cut
+    changed.loc[later, "sales"] = changed.loc[later, "sales"] * 3 + 7  # every series' future
+    backtest(changed, config, plan, tmp_path / "b")
+    for k in (1, 2):
+        np.testing.assert_array_equal(
+            fold_arrays(tmp_path / "a", k)["forecast"], fold_arrays(tmp_path / "b", k)["forecast"]
+        )
+    b = fold_arrays(tmp_path / "b", 3)
+    at_first = third["origins"] == third["origins"][0]
+    np.testing.assert_array_equal(third["forecast"][at_first], b["forecast"][at_first])
+    assert not np.array_equal(third["forecast"], b["forecast"])
+
+
+@pytest.mark.parametrize("many", [False, True])
+def test_a_sliding_window_with_a_gap_scales_on_its_own_rows(frame, tmp_path, many):
+    """Each fold's scaler is fitted on its sliding window's training rows alone (the gap and
+    the validation rows left out), series by series."""
+    from lstmcast.workflows import modelfile
+
+    data = panel_frame() if many else frame
+    config = make_config({**(PANEL if many else CONFIG), "val_fraction": 0.1})
+    plan = Plan(folds=2, window="sliding", train_rows=60, gap=2)
+    backtest(data, config, plan, tmp_path)
+    from lstmcast.workflows.backtesting import make_panel_folds
+    from lstmcast.workflows.fitting import Columns, read_dataset
+
+    panel = read_dataset(data, Columns.of(config)).panel
+    n = len(panel)  # the wide table's test span: its last 20% (the default)
+    folds = (
+        make_panel_folds(panel, config, plan)
+        if many
+        else make_folds(n, n - int(n * config.test_fraction), config, plan)
+    )
+    for fold in folds:
+        _, state = modelfile.load(tmp_path / "models" / f"fold_{fold.index + 1}")
+        for i, window in enumerate(fold.windows):
+            if window is None:
+                continue
+            start, end, n_val = window
+            assert end - start == min(60, end)  # a series shorter than the window: all of it
+            rows = panel.values[panel.rows(i)][start : end - n_val]
+            np.testing.assert_allclose(state.scaler.center[i], rows.mean(axis=0), rtol=1e-6)
+
+
+def test_a_series_too_short_for_a_models_fold_is_not_forecast_with_that_model():
+    from lstmcast.workflows.backtesting import make_panel_folds
+    from lstmcast.workflows.fitting import Columns, read_dataset
+
+    frame = panel_frame()
+    late = frame[frame["id"] == "s0000"].tail(60)  # starts after fold 1's first origin time
+    frame = pd.concat([frame[frame["id"] != "s0000"], late], ignore_index=True)
+    config = make_config(PANEL)
+    panel = read_dataset(frame, Columns.of(config)).panel
+    short = panel.ids.index("s0000")
+
+    def forecast(plan):
+        folds = make_panel_folds(panel, config, plan)
+        return [set(window_series(panel.bounds, f.origins).tolist()) for f in folds], folds
+
+    every, folds = forecast(Plan(folds=3, refit="every"))
+    never, _ = forecast(Plan(folds=3, refit="never"))
+    assert folds[0].windows[short] is None and folds[1].windows[short] is not None
+    assert short in every[1]  # its own fold trains on it
+    assert short not in never[1]  # fold 1's model has no scaler for it
+    assert never[1] == every[1] - {short}

@@ -66,11 +66,17 @@ def t_two_sided_p(statistic: float, df: float) -> float:
 
 
 def diebold_mariano(
-    model_errors: np.ndarray, reference_errors: np.ndarray, horizon: int, loss: str = "squared"
+    model_errors: np.ndarray,
+    reference_errors: np.ndarray,
+    horizon: int,
+    loss: str = "squared",
+    times: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """DM test of `model_errors` against `reference_errors` (n origins in time order, any
     trailing shape: each origin's loss is the mean over steps and variables), for forecasts
-    `horizon` origins apart at most in overlap (lags up to horizon - 1).
+    `horizon` origins apart at most in overlap (lags up to horizon - 1). With `times` (n,),
+    origins of one time (many series forecast from one date) count as one: their mean loss
+    differential, in the order of the times.
 
     Returns the statistic (HLN-corrected; < 0: the model's loss is lower), the two-sided
     p-value, the mean loss differential, n, and `better` / `worse` / `not distinguishable` at
@@ -83,6 +89,9 @@ def diebold_mariano(
         raise ConfigError(f"error arrays must match in shape; got {a.shape} and {b.shape}")
     f = np.square if loss == "squared" else np.abs
     d = (f(a) - f(b)).reshape(len(a), -1).mean(axis=1)  # (n,) loss differential per origin
+    if times is not None:
+        _, group = np.unique(np.asarray(times), return_inverse=True)
+        d = np.bincount(group, weights=d) / np.bincount(group)  # (distinct times,)
     n, h = len(d), max(1, int(horizon))
     result: dict[str, Any] = {
         "loss": loss,

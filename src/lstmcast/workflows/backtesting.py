@@ -8,7 +8,8 @@ is trained on the rows before its first origin less a `gap` (embargo) - all of t
 train (every fold, never after the first, or every K folds) and the others reuse the last
 trained model with its scaler. A fold forecasts all its origins in one batched pass. Under a
 target transform the model trains on the transform and every score is in levels (each path
-rebuilt from its origin's last level; see `_in_levels`).
+rebuilt from its origin's last level; see `_in_levels`). A long table of many series is cut
+into folds by time (`make_panel_folds`).
 
 out/
   backtest_plan.json          the plan, the config and the data digest (resume checks these)
@@ -16,7 +17,7 @@ out/
   folds/fold_K.safetensors    its forecasts, actual values and repeat_last (original units)
   models/fold_K/              each trained model (lstmcast model files)
   backtest.json               per-fold metrics, the aggregate, the Diebold-Mariano tests
-  backtest_forecasts.csv      fold, origin, step, target, forecast, actual, repeat_last
+  backtest_forecasts.csv      fold, [id,] origin, step, target, forecast, actual, repeat_last
   backtest.png                error through time per fold, and forecasts over actuals
   run.json                    resolved config, plan, library versions
 """
@@ -43,7 +44,7 @@ from lstmcast import choices, models
 from lstmcast.checks import check_choice, check_int
 from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Split, fit_scaler, split_windows
-from lstmcast.data.panel import Panel, PanelScaler, PanelSplit
+from lstmcast.data.panel import Panel, PanelScaler, PanelSplit, window_series
 from lstmcast.data.split import _boundary
 from lstmcast.data.transform import LevelState, rebuild, resolve
 from lstmcast.engine.batching import predict_windows
@@ -113,21 +114,81 @@ class Plan:
         return fold % int(self.refit) == 0
 
 
+Window = tuple[int, int, int]  # one series' training rows: local (start, end, n_val)
+
+
 @dataclass(frozen=True)
 class Fold:
     """Fold `index`: forecast `origins` (stacked rows, the last observed row of each window)
-    with a model trained on rows [train_start, train_end), of which the last `n_val` validate."""
+    with a model trained, in series i, on its local rows [start, end) of windows[i] (the last
+    n_val of them validate; None: series i has too few rows to train here). A fold forecasts
+    the series that the fold which trained its model trained on."""
 
     index: int
     origins: np.ndarray
-    train_start: int
-    train_end: int
-    n_val: int
+    windows: tuple[Window | None, ...]
 
-    def split(self) -> Split:
-        """The training rows as a Split local to train_start (no test part)."""
-        n = self.train_end - self.train_start
-        return Split((0, n - self.n_val), (n - self.n_val, n), (n, n))
+    @property
+    def train_start(self) -> int:  # of a one-series fold, as in its report
+        return self._only()[0]
+
+    @property
+    def train_end(self) -> int:
+        return self._only()[1]
+
+    @property
+    def n_val(self) -> int:
+        return self._only()[2]
+
+    def _only(self) -> Window:
+        window = self.windows[0]
+        if len(self.windows) != 1 or window is None:
+            raise ConfigError("internal: the train rows of a fold of many series are per series")
+        return window
+
+    def split(self) -> PanelSplit:
+        """The record of the rows the fold's model saw: in each series everything before its
+        training window ends (the last n_val rows validating)."""
+        return PanelSplit(
+            tuple(
+                None if w is None else Split((0, w[1] - w[2]), (w[1] - w[2], w[1]), (w[1],) * 2)
+                for w in self.windows
+            )
+        )
+
+    def train_rows(self, bounds: np.ndarray) -> list[tuple[int, slice]]:
+        """(series, its stacked training rows) of every series in the fold (`bounds`: the
+        panel's)."""
+        return [
+            (i, slice(int(bounds[i]) + w[0], int(bounds[i]) + w[1] - w[2]))
+            for i, w in enumerate(self.windows)
+            if w is not None
+        ]
+
+
+def _train_window(end: int, config: RunConfig, plan: Plan) -> tuple[Window, int, bool]:
+    """The training window of a series whose rows before `end` may train (the origin row
+    included, the gap taken off already): ((start, end, n_val), the rows a training and a
+    validation window need, whether it holds them)."""
+    L, H = config.lookback_rows, config.horizon
+    start = max(0, end - plan.train_rows) if plan.train_rows is not None else 0
+    n = end - start
+    n_val = math.floor(n * config.val_fraction + 1e-9) if config.val_fraction else 0
+    need_rows = L + H + (H if n_val else 0)
+    fits = n - n_val >= L + H and (not n_val or n_val >= H)
+    if plan.train_rows is not None and plan.train_rows < need_rows:
+        raise ConfigError(
+            f"--train-rows {plan.train_rows} is shorter than lookback {L} + horizon {H}"
+            f"{' + a validation block' if n_val else ''}; use --train-rows {need_rows} or more"
+        )
+    return (start, end, n_val), need_rows, fits
+
+
+def _too_few_origins(plan: Plan, n: int, where: str) -> ConfigError:
+    return ConfigError(
+        f"--folds {plan.folds} needs at least {plan.folds} forecast origins, but {where} has "
+        f"{n}; use --folds {max(n, 1)} or less"
+    )
 
 
 def make_folds(n_rows: int, test_start: int, config: RunConfig, plan: Plan) -> list[Fold]:
@@ -137,30 +198,81 @@ def make_folds(n_rows: int, test_start: int, config: RunConfig, plan: Plan) -> l
     first_origin = max(test_start - 1, L - 1)
     origins = np.arange(first_origin, n_rows - H, plan.origin_step, dtype=np.int64)
     if len(origins) < plan.folds:
-        raise ConfigError(
-            f"--folds {plan.folds} needs at least {plan.folds} forecast origins, but the test "
-            f"span (rows {first_origin + 2} to {n_rows}, horizon {H}, --origin-step "
-            f"{plan.origin_step}) has {len(origins)}; use --folds {max(len(origins), 1)} or less"
+        where = (
+            f"the test span (rows {first_origin + 2} to {n_rows}, horizon {H}, --origin-step "
+            f"{plan.origin_step})"
         )
+        raise _too_few_origins(plan, len(origins), where)
     folds = []
     for k, block in enumerate(np.array_split(origins, plan.folds)):
-        end = int(block[0]) - plan.gap + 1  # the origin row itself is observed at forecast time
-        start = max(0, end - plan.train_rows) if plan.train_rows is not None else 0
-        n = end - start
-        n_val = math.floor(n * config.val_fraction + 1e-9) if config.val_fraction else 0
-        need_rows = L + H + (H if n_val else 0)
-        if plan.train_rows is not None and plan.train_rows < need_rows:
+        # the origin row itself is observed at forecast time
+        window, need_rows, fits = _train_window(int(block[0]) - plan.gap + 1, config, plan)
+        if not fits:
             raise ConfigError(
-                f"--train-rows {plan.train_rows} is shorter than lookback {L} + horizon {H}"
-                f"{' + a validation block' if n_val else ''}; use --train-rows {need_rows} or more"
+                f"fold {k + 1} would train on {window[1] - window[0]} rows (before its first "
+                f"origin, row {int(block[0]) + 1}, less --gap {plan.gap}); lookback {L} + "
+                f"horizon {H} needs {need_rows}: use fewer --folds, a smaller --gap or a "
+                f"smaller --test-fraction"
             )
-        if n - n_val < L + H or (n_val and n_val < H):
+        folds.append(Fold(k, block, (window,)))
+    return folds
+
+
+def make_panel_folds(panel: Panel, config: RunConfig, plan: Plan) -> list[Fold]:
+    """The folds of a panel of many series, cut by time so that no series trains on a time
+    another series forecasts: every series' origins (from its own test start, as
+    `panel_splits` cuts it, every `origin_step` rows) pooled, their timestamps cut into
+    `folds` blocks; in fold k each series trains on its rows up to the block's first time
+    (less `gap` rows). A series whose window is too short is left out of that fold and of the
+    folds that reuse its model (the report counts each fold's series); ConfigError when a
+    fold has none."""
+    if panel.time is None:
+        raise DataError("a backtest of many series (--id-col) needs a time column")
+    L, H = config.lookback_rows, config.horizon
+    test_at = (
+        _boundary("test_start", config.test_start, panel.time)
+        if config.test_start is not None
+        else None
+    )
+    rows, times = [], []
+    for i in range(panel.n_series):
+        time, n = panel.time[panel.rows(i)], int(panel.lengths()[i])
+        first_target = (
+            int(time.searchsorted(test_at))
+            if test_at is not None
+            else n - math.floor(n * config.test_fraction + 1e-9)
+        )
+        local = np.arange(max(first_target - 1, L - 1), n - H, plan.origin_step, dtype=np.int64)
+        rows.append(int(panel.bounds[i]) + local)
+        times.append(time.asi8[local])
+    stacked, stamps = np.concatenate(rows), np.concatenate(times)
+    unique = np.unique(stamps)
+    if len(unique) < plan.folds:
+        raise _too_few_origins(plan, len(unique), "the test span's distinct origin times")
+    blocks = np.array_split(unique, plan.folds)
+    windows: list[tuple[Window | None, ...]] = []
+    for block in blocks:
+        per_series: list[Window | None] = []
+        for i in range(panel.n_series):
+            stamps_i = panel.time[panel.rows(i)].asi8
+            end = int(np.searchsorted(stamps_i, block[0], side="right")) - plan.gap
+            window, _, fits = _train_window(end, config, plan)
+            per_series.append(window if fits else None)
+        windows.append(tuple(per_series))
+    series = window_series(panel.bounds, stacked)
+    folds = []
+    for k, block in enumerate(blocks):
+        source = max(j for j in range(k + 1) if plan.trains(j))  # the fold whose model it uses
+        kept = np.array([w is not None for w in windows[source]])  # the series it can scale
+        if not kept.any():
             raise ConfigError(
-                f"fold {k + 1} would train on {n} rows (before its first origin, row "
-                f"{int(block[0]) + 1}, less --gap {plan.gap}); lookback {L} + horizon {H} needs "
-                f"{need_rows}: use fewer --folds, a smaller --gap or a smaller --test-fraction"
+                f"fold {source + 1}: no series has lookback {L} + horizon {H} of rows before "
+                f"{pd.Timestamp(block[0])} (less --gap {plan.gap}); use fewer --folds, a "
+                f"smaller --gap or a smaller --test-fraction"
             )
-        folds.append(Fold(k, block, start, end, n_val))
+        take = (stamps >= block[0]) & (stamps <= block[-1]) & kept[series]
+        order = np.lexsort((series[take], stamps[take]))  # time order, then series
+        folds.append(Fold(k, stacked[take][order], windows[k]))
     return folds
 
 
@@ -183,25 +295,22 @@ def train_fold(
     callbacks: Sequence[Callback] = (),
     checkpoint: Path | None = None,
 ) -> Trained:
-    """Train on the fold's rows only: its own scaler, splits and early stopping. With
-    `checkpoint`, training saves there every epoch and goes on from what is there (a
-    backtest killed inside a fold loses at most one epoch of it)."""
+    """Train on the fold's rows only: each series' own scaler on its training window, its
+    windows and early stopping on its last rows. With `checkpoint`, training saves there every
+    epoch and goes on from what is there (a backtest killed inside a fold loses at most one
+    epoch of it)."""
     started = time.perf_counter()
-    local = fold.split()
-    start, n_train = fold.train_start, local.train[1]
-    # the record of the rows this model saw: everything before its training window ends
-    split = PanelSplit(
-        (Split((0, start + n_train), (start + n_train, fold.train_end), (fold.train_end,) * 2),)
-    )
-    rows = slice(start, start + n_train)
-    scaler = _window_scaler(panel.values[rows], config)  # this window's rows only
+    split = fold.split()
+    pieces = fold.train_rows(panel.bounds)  # each series' training rows
+    scaler = _window_scaler(panel.values, pieces, panel.n_series, config)  # those rows only
     inputs = make_inputs(panel, config, split)
     layout = inputs.layout(panel.n_targets, len(panel.covariates))
-    scaled = inputs.design(panel.values, np.zeros(len(panel), dtype=np.int64), panel.time, scaler)
+    scaled = inputs.design(panel.values, panel.series_of_rows(), panel.time, scaler)
     L, H, V = config.lookback_rows, config.horizon, panel.n_targets
-    # windows inside [train_start, train_end): validation inputs reach back into train only
-    train_starts = start + split_windows(local, "train", L, H, config.stride)
-    val_starts = start + split_windows(local, "val", L, H)
+    # windows inside each [start, end): validation inputs reach back into its train rows only
+    train_starts = _window_starts(panel, fold, "train", L, H, config.stride)
+    val_starts = _window_starts(panel, fold, "val", L, H, 1)
+    train_rows = np.concatenate([np.arange(rows.start, rows.stop) for _, rows in pieces])
     fitted = fit_model(
         scaled,
         layout,
@@ -210,11 +319,17 @@ def train_fold(
         device,
         callbacks,
         covariates=inputs.spec(H, layout),
-        train_rows=rows,
+        train_rows=train_rows,
         checkpoint=None
         if checkpoint is None
         else Checkpoint(
-            checkpoint, fingerprint(config, sha256, f"{start}:{fold.train_end}"), resume=True
+            checkpoint,
+            fingerprint(
+                config,
+                sha256,
+                ",".join("-" if w is None else f"{w[0]}:{w[1]}" for w in fold.windows),
+            ),
+            resume=True,
         ),
     )
     calibration = calibrate(fitted.model, fitted.series, scaled, val_starts, V, config, layout)
@@ -226,38 +341,72 @@ def train_fold(
         time_col=panel.time_col,
         freq=panel.freq,
         split=split,
-        naive_mae_scaled=naive_one_step_mae(scaled[rows, :V]),
-        naive_mae_original=naive_one_step_mae(panel.values[rows, :V]),
+        naive_mae_scaled=_pooled_naive_mae(scaled[:, :V], pieces),
+        naive_mae_original=_pooled_naive_mae(panel.values[:, :V], pieces),
         training=fitted.training,
         n_train_windows=len(train_starts),
         data_sha256=sha256,
         calibration=calibration,
         inputs=inputs,
-        levels=_fit_levels(panel, rows, config),
+        levels=_fit_levels(panel, pieces, config),
     )
     return Trained(fold.index, state, time.perf_counter() - started)
 
 
-def _window_scaler(values: np.ndarray, config: RunConfig) -> PanelScaler:
-    """The scaler of one training window's rows (T, F), as the panel scaler of one series."""
-    fitted = fit_scaler(values, config.scaler)
-    return PanelScaler(config.scaler, fitted.center[None], fitted.scale[None])
+def _window_scaler(
+    values: np.ndarray, pieces: list[tuple[int, slice]], n_series: int, config: RunConfig
+) -> PanelScaler:
+    """Each series' scaler fitted on its training rows `pieces` alone (a series without
+    any: centre 0, scale 1; it is not forecast)."""
+    center, scale = np.zeros((n_series, values.shape[1])), np.ones((n_series, values.shape[1]))
+    for i, rows in pieces:
+        fitted = fit_scaler(values[rows], config.scaler)
+        center[i], scale[i] = fitted.center, fitted.scale
+    return PanelScaler(config.scaler, center, scale)
 
 
-def _fit_levels(panel: Panel, rows: slice, config: RunConfig) -> LevelState | None:
-    """Under a target transform, the levels' side of the window `rows`: their scaler and
-    one-step naive MAE (scaled, original), the footing of the level metrics."""
+def _pooled_naive_mae(values: np.ndarray, pieces: list[tuple[int, slice]]) -> np.ndarray:
+    """The one-step naive MAE of the training rows (MASE's scale), pooled over the series,
+    never differencing across two of them."""
+    diffs = [np.abs(np.diff(values[rows].astype(np.float64), axis=0)) for _, rows in pieces]
+    if len(diffs) == 1:
+        return naive_one_step_mae(values[pieces[0][1]])
+    return np.concatenate(diffs).mean(axis=0)
+
+
+def _fit_levels(
+    panel: Panel, pieces: list[tuple[int, slice]], config: RunConfig
+) -> LevelState | None:
+    """Under a target transform, the levels' side of the fold: each series' scaler of its
+    training levels and their one-step naive MAE (scaled, original), the footing of the
+    level metrics."""
     if panel.levels is None:
         return None
-    levels = panel.levels[rows]
-    scaler = _window_scaler(levels, config)
-    zeros = np.zeros(len(levels), dtype=np.int64)
+    scaler = _window_scaler(panel.levels, pieces, panel.n_series, config)
+    scaled = scaler.transform_rows(panel.levels, panel.series_of_rows())
     return LevelState(
         resolve(config.transform, panel.targets),
         scaler,
-        naive_one_step_mae(scaler.transform_rows(levels, zeros)),
-        naive_one_step_mae(levels),
+        _pooled_naive_mae(scaled, pieces),
+        _pooled_naive_mae(panel.levels, pieces),
     )
+
+
+def _window_starts(
+    panel: Panel, fold: Fold, part: str, lookback: int, horizon: int, stride: int
+) -> np.ndarray:
+    """The stacked window starts of `part` ("train" or "val") of every series in the fold,
+    each series' windows inside its own training window."""
+    pieces = []
+    for i, window in enumerate(fold.windows):
+        if window is None:
+            continue
+        start, end, n_val = window
+        n = end - start
+        local = Split((0, n - n_val), (n - n_val, n), (n, n))
+        offset = int(panel.bounds[i]) + start
+        pieces.append(offset + split_windows(local, part, lookback, horizon, stride))
+    return np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int64)
 
 
 def forecast_folds(
@@ -282,11 +431,12 @@ def forecast_folds(
     rows = slice(first_row, end_row)
     scaled = state.inputs.design(
         panel.values[rows],
-        np.zeros(end_row - first_row, dtype=np.int64),
+        panel.series_of_rows()[rows],
         panel.time[rows] if panel.time is not None else None,
         state.scaler,
     )
     tensor = torch.from_numpy(scaled).to(device)
+    series = window_series(panel.bounds, group_origins)  # each window's series
     origins = group_origins - first_row
     starts = origins - L + 1
     calibration = state.calibration
@@ -323,21 +473,20 @@ def forecast_folds(
         forecasts,
         last_s,
         bands,
-        state.scaler.center[0, :V],
-        state.scaler.scale[0, :V],
+        *state.scaler.params(series, V, np.float64),
         state.naive_mae_scaled,
         state.naive_mae_original,
     )
     trained_space = None
     if state.levels is not None and panel.levels is not None:
-        trained_space, space = space, _in_levels(space, state.levels, panel.levels[rows], origins)
+        trained_space = space
+        space = _in_levels(space, state.levels, panel.levels[rows], origins, series)
         if period is not None:  # the levels' own seasonal_naive, not rebuilt returns
             back = (np.arange(H) // period + 1) * period  # the same phase, at or before the origin
             space.forecasts["seasonal_naive"] = space.scaled(
                 panel.levels[rows][steps - back].astype(np.float64)
             )
     actual_s, forecasts, last_s, bands = space.actual, space.forecasts, space.last, space.bands
-    original = space.original
 
     results, first = [], 0
     for fold in folds:
@@ -349,8 +498,7 @@ def forecast_folds(
             "first_origin": _label(panel, int(fold.origins[0])),
             "last_origin": _label(panel, int(fold.origins[-1])),
             "n_origins": len(fold.origins),
-            "train_rows": [fold.train_start, fold.train_end],
-            "validation_rows": fold.n_val,
+            **_train_rows(fold, panel),
             "trained": trained.fold == fold.index,
             "model_from_fold": trained.fold + 1,
             "train_seconds": trained.seconds if trained.fold == fold.index else 0.0,
@@ -378,12 +526,14 @@ def forecast_folds(
         point, naive = forecasts["model"][part], forecasts["repeat_last"][part]
         arrays = {
             "origins": fold.origins,
-            "forecast": original(point),
-            "actual": original(actual_s[part]),
-            "repeat_last": original(naive),
+            "forecast": space.original(point, part),
+            "actual": space.original(actual_s[part], part),
+            "repeat_last": space.original(naive, part),
             "error_scaled": point - actual_s[part],
             "naive_error_scaled": naive - actual_s[part],
         }
+        if panel.n_series > 1:
+            arrays["series"] = series[part]
         results.append({"summary": summary, "arrays": arrays})
     return results
 
@@ -391,8 +541,8 @@ def forecast_folds(
 @dataclass
 class Space:
     """A fold group's forecasts on one footing: actual (N, H, V), each forecast (N, H, V) and
-    the last observed row (N, V), scaled by center/scale (V,); `bands` on the same scale; the
-    one-step naive MAE (scaled, original) that MASE divides by."""
+    the last observed row (N, V), each window scaled by its series' center/scale (N, V);
+    `bands` on the same scale; the one-step naive MAE (scaled, original) MASE divides by."""
 
     actual: np.ndarray
     forecasts: dict[str, np.ndarray]
@@ -403,20 +553,28 @@ class Space:
     naive_mae_scaled: np.ndarray
     naive_mae_original: np.ndarray
 
-    def original(self, a: np.ndarray) -> np.ndarray:
-        return a * self.scale + self.center
+    def _params(self, a: np.ndarray, part: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Windows `part`'s center and scale, shaped to broadcast over `a` ((n, V) or
+        (n, H, V))."""
+        shape = (-1,) + (1,) * (a.ndim - 2) + (self.center.shape[-1],)
+        return self.center[part].reshape(shape), self.scale[part].reshape(shape)
 
-    def scaled(self, a: np.ndarray) -> np.ndarray:
-        return (a - self.center) / self.scale
+    def original(self, a: np.ndarray, part: slice = slice(None)) -> np.ndarray:
+        center, scale = self._params(a, part)
+        return a * scale + center
+
+    def scaled(self, a: np.ndarray, part: slice = slice(None)) -> np.ndarray:
+        center, scale = self._params(a, part)
+        return (a - center) / scale
 
     def metrics(self, pred: np.ndarray, part: slice, targets: list[str]) -> dict[str, Any]:
         """`pred`'s metrics over windows `part`, scaled and in original units."""
         actual, last = self.actual[part], self.last[part]
         on_scale = forecast_metrics(actual, pred[part], last, self.naive_mae_scaled, targets)
         in_units = forecast_metrics(
-            self.original(actual),
-            self.original(pred[part]),
-            self.original(last),
+            self.original(actual, part),
+            self.original(pred[part], part),
+            self.original(last, part),
             self.naive_mae_original,
             targets,
         )
@@ -428,12 +586,17 @@ class Space:
 
 
 def _in_levels(
-    trained: Space, levels: LevelState, level_rows: np.ndarray, origins: np.ndarray
+    trained: Space,
+    levels: LevelState,
+    level_rows: np.ndarray,
+    origins: np.ndarray,
+    series: np.ndarray,
 ) -> Space:
     """`trained` (a target transform's space) in levels: each forecast path rebuilt from its
     origin's last level (`level_rows`: the levels of the rows the group reads; `origins`
-    index them), repeat_last the last level, on the scale of the levels' own scaler. Bands map
-    through the per-step rebuild, monotone for the transforms that allow intervals."""
+    index them), repeat_last the last level, on the scale of the levels' own scaler of each
+    window's series. Bands map through the per-step rebuild, monotone for the transforms that
+    allow intervals."""
     level_rows = level_rows.astype(np.float64)
     H = trained.actual.shape[1]
     last = level_rows[origins]
@@ -442,8 +605,7 @@ def _in_levels(
         {},
         np.empty(0),
         None,
-        levels.scaler.center[0],
-        levels.scaler.scale[0],
+        *levels.scaler.params(series, level_rows.shape[1], np.float64),
         levels.naive_mae_scaled,
         levels.naive_mae_original,
     )
@@ -462,6 +624,19 @@ def _in_levels(
     return space
 
 
+def _train_rows(fold: Fold, panel: Panel) -> dict[str, Any]:
+    """The report's record of the fold's training rows: [start, end) and the validation rows of
+    one series; of many, the series forecast and the training rows of them all."""
+    if len(fold.windows) == 1:
+        return {"train_rows": [fold.train_start, fold.train_end], "validation_rows": fold.n_val}
+    kept = [w for w in fold.windows if w is not None]
+    return {
+        "n_series": len(np.unique(window_series(panel.bounds, fold.origins))),
+        "train_rows": sum(w[1] - w[0] for w in kept),
+        "validation_rows": sum(w[2] for w in kept),
+    }
+
+
 def _label(panel: Panel, row: int) -> Any:
     return str(panel.time[row]) if panel.time is not None else row
 
@@ -478,16 +653,16 @@ def backtest(
 ) -> dict[str, Any]:
     """Run (or resume, or reuse) the backtest of `config` under `plan`; returns what
     backtest.json holds. `on_fold(summary)` is called after each fold (progress output)."""
-    if config.id_col is not None:
-        raise ConfigError("backtest takes one wide table for now; --id-col is not supported yet")
     if config.memmap:  # every fold's design is built from the rows in memory
         raise ConfigError("backtest reads the table into memory; --memmap is for train: drop it")
     dataset = read_dataset(data, Columns.of(config))
     panel = dataset.panel
     config, _ = defaults.resolve(config, panel)  # the options left to the data, chosen once
     n = len(panel)
-    test_start = _test_start(panel, config)
-    folds = make_folds(n, test_start, config, plan)
+    if panel.n_series > 1:
+        folds = make_panel_folds(panel, config, plan)
+    else:
+        folds = make_folds(n, _test_start(panel, config), config, plan)
     if config.period is not None and config.period > config.lookback_rows:
         raise ConfigError(
             f"--period {config.period} (seasonal_naive) must be <= the lookback {config.lookback}"
@@ -568,7 +743,10 @@ def _run(
             if on_fold is not None:
                 on_fold(result["summary"])
         k += len(group)
-    report = _report(summaries, arrays, config, plan, manifest)
+    times = None
+    if panel.n_series > 1 and panel.time is not None:  # one loss differential per time
+        times = np.concatenate([panel.time.asi8[a["origins"].astype(np.int64)] for a in arrays])
+    report = _report(summaries, arrays, config, plan, manifest, times)
     if panel.levels is not None:  # the metrics are in levels, rebuilt from this transform
         report["transform"] = dict(
             zip(panel.targets, resolve(config.transform, panel.targets), strict=True)
@@ -593,7 +771,11 @@ def _report(
     config: RunConfig,
     plan: Plan,
     manifest: dict[str, Any],
+    times: np.ndarray | None = None,
 ) -> dict[str, Any]:
+    """backtest.json's content. `times` (one per origin, for many series): the DM test takes
+    the mean loss differential over the series at each origin time, a series in time order
+    (pooling the series' origins would treat them as independent draws)."""
     names = list(summaries[0]["metrics"])
     aggregate: dict[str, Any] = {}
     for name in names:
@@ -612,7 +794,10 @@ def _report(
     errors = np.concatenate([a["error_scaled"] for a in arrays])
     naive = np.concatenate([a["naive_error_scaled"] for a in arrays])
     lags = math.ceil(config.horizon / plan.origin_step)
-    tests = {loss: diebold_mariano(errors, naive, lags, loss) for loss in ("squared", "absolute")}
+    tests = {
+        loss: diebold_mariano(errors, naive, lags, loss, times=times)
+        for loss in ("squared", "absolute")
+    }
     for loss, test in tests.items():
         test["verdict_line"] = _verdict(config.model, test, loss)
     return {
@@ -716,7 +901,12 @@ def _write_outputs(
     write_json(directory / "run.json", {**manifest, "versions": versions()})
     table = forecast_table(arrays, panel, list(panel.targets))
     atomic_write(directory / "backtest_forecasts.csv", table.to_csv(index=False).encode())
-    plot_backtest(table, directory / "backtest.png", title=f"{config.model}: backtest")
+    plot_backtest(
+        table,
+        directory / "backtest.png",
+        title=f"{config.model}: backtest",
+        id_col=panel.id_col if panel.n_series > 1 else None,
+    )
 
 
 def forecast_table(
@@ -728,10 +918,15 @@ def forecast_table(
         origins = a["origins"].astype(np.int64)
         n, horizon, n_vars = a["forecast"].shape
         labels = panel.time[origins] if panel.time is not None else origins
+        ids = {}
+        if panel.id_col is not None and "series" in a:
+            names = np.asarray(panel.ids, dtype=object)[a["series"].astype(np.int64)]
+            ids = {panel.id_col: np.repeat(names, horizon * n_vars)}
         frames.append(
             pd.DataFrame(
                 {
                     "fold": k + 1,
+                    **ids,
                     "origin": np.repeat(np.asarray(labels), horizon * n_vars),
                     "step": np.tile(np.repeat(np.arange(1, horizon + 1), n_vars), n),
                     "target": np.tile(np.asarray(targets), n * horizon),
