@@ -47,6 +47,10 @@ def test_bad_backtest_options_give_one_line_and_exit_code_2(csv_file, tmp_path):
         (["--window", "sliding", "--train-rows", "5"], "--train-rows 5 is shorter"),
         (["--gap", "-2"], "'gap' parameter must be an int >= 0"),
         (["--window", "rolling"], "'window' parameter must be one of expanding, sliding"),
+        (
+            ["--val-start", "2024-01-05", "--test-start", "2024-01-08"],
+            "--val-start (one date for one split) does not apply",
+        ),
         (["--memmap"], "backtest reads the table into memory; --memmap is for train"),
     ):
         result = runner.invoke(app, ["backtest", csv_file, *FLAGS, "--out", str(tmp_path), *extra])

@@ -194,6 +194,11 @@ def test_a_transformed_backtest_reports_levels_at_each_origin(frame, tmp_path):
         got = fold["metrics"]["seasonal_naive"]["original"]["mse"]
         assert got == pytest.approx(mse, rel=1e-6)
         assert set(fold["metrics_trained"]) == {"model", "repeat_last"}
+        # a returns transform asks for the market measures, on the levels of this fold
+        hits = fold["market"]["hit_rate"]["overall"]
+        assert 0 <= hits["model"] <= 1 and hits["majority"] is not None
+        assert hits["n"] <= len(origins) * horizon * 4
+        assert "strategy" in fold["market"]["trading"]["per_variable"]["load"]
         assert (
             fold["metrics_trained"]["model"]["scaled"]["mse"]
             != fold["metrics"]["model"]["scaled"]["mse"]

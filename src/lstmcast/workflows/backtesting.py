@@ -53,6 +53,7 @@ from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.backtest import Bands, map_bands
 from lstmcast.evaluation.intervals import interval_metrics
+from lstmcast.evaluation.market import market_report
 from lstmcast.evaluation.metrics import forecast_metrics, naive_one_step_mae, skill_score
 from lstmcast.evaluation.significance import diebold_mariano
 from lstmcast.files import atomic_write, staged_directory, versions, write_json
@@ -343,6 +344,9 @@ def train_fold(
         split=split,
         naive_mae_scaled=_pooled_naive_mae(scaled[:, :V], pieces),
         naive_mae_original=_pooled_naive_mae(panel.values[:, :V], pieces),
+        up_fraction=_up_fraction(
+            panel.levels if panel.levels is not None else panel.values[:, :V], pieces
+        ),
         training=fitted.training,
         n_train_windows=len(train_starts),
         data_sha256=sha256,
@@ -372,6 +376,14 @@ def _pooled_naive_mae(values: np.ndarray, pieces: list[tuple[int, slice]]) -> np
     if len(diffs) == 1:
         return naive_one_step_mae(values[pieces[0][1]])
     return np.concatenate(diffs).mean(axis=0)
+
+
+def _up_fraction(levels: np.ndarray, pieces: list[tuple[int, slice]]) -> np.ndarray:
+    """(V,) the share of up moves among the moves of the training levels (the majority
+    direction the hit rate compares with), never across two series."""
+    changes = np.concatenate([np.diff(levels[rows], axis=0) for _, rows in pieces])
+    ups, moves = (changes > 0).sum(axis=0), (changes != 0).sum(axis=0)
+    return np.divide(ups, moves, out=np.full(levels.shape[1], 0.5), where=moves > 0)
 
 
 def _fit_levels(
@@ -534,6 +546,8 @@ def forecast_folds(
         }
         if panel.n_series > 1:
             arrays["series"] = series[part]
+        if config.wants_market:  # in levels, like every score here
+            summary["market"] = _market(arrays, series[part], fold, state, config, panel)
         results.append({"summary": summary, "arrays": arrays})
     return results
 
@@ -624,6 +638,33 @@ def _in_levels(
     return space
 
 
+def _market(
+    arrays: dict[str, np.ndarray],
+    series: np.ndarray,
+    fold: Fold,
+    state: FittedState,
+    config: RunConfig,
+    panel: Panel,
+) -> dict[str, Any]:
+    """The fold's market measures (hit rates against always-up and the training majority,
+    Theil's U2, the illustrative long/short rule) on its forecasts in levels."""
+    report = market_report(
+        arrays["actual"],
+        arrays["forecast"],
+        arrays["repeat_last"][:, 0],
+        series,
+        fold.origins,
+        state.targets,
+        up_fraction=state.up_fraction,
+        cost_bps=config.cost_bps,
+        freq=state.freq,
+    )
+    for block in report["trading"]["per_variable"].values():  # series by id, not index
+        if "per_series" in block:
+            block["per_series"] = {panel.ids[int(k)]: v for k, v in block["per_series"].items()}
+    return report
+
+
 def _train_rows(fold: Fold, panel: Panel) -> dict[str, Any]:
     """The report's record of the fold's training rows: [start, end) and the validation rows of
     one series; of many, the series forecast and the training rows of them all."""
@@ -653,6 +694,11 @@ def backtest(
 ) -> dict[str, Any]:
     """Run (or resume, or reuse) the backtest of `config` under `plan`; returns what
     backtest.json holds. `on_fold(summary)` is called after each fold (progress output)."""
+    if config.val_start is not None:
+        raise ConfigError(
+            "backtest validates each fold on the last --val-fraction of its training rows; "
+            "--val-start (one date for one split) does not apply: drop it"
+        )
     if config.memmap:  # every fold's design is built from the rows in memory
         raise ConfigError("backtest reads the table into memory; --memmap is for train: drop it")
     dataset = read_dataset(data, Columns.of(config))
