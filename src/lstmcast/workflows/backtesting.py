@@ -249,7 +249,7 @@ def make_panel_folds(panel: Panel, config: RunConfig, plan: Plan) -> list[Fold]:
     stacked, stamps = np.concatenate(rows), np.concatenate(times)
     unique = np.unique(stamps)
     if len(unique) < plan.folds:
-        raise _too_few_origins(plan, len(unique), "the test span's distinct origin times")
+        raise _too_few_origins(plan, len(unique), "the test span (distinct origin times)")
     blocks = np.array_split(unique, plan.folds)
     windows: list[tuple[Window | None, ...]] = []
     for block in blocks:
