@@ -51,7 +51,7 @@ def test_bad_backtest_options_give_one_line_and_exit_code_2(csv_file, tmp_path):
             ["--val-start", "2024-01-05", "--test-start", "2024-01-08"],
             "--val-start (one date for one split) does not apply",
         ),
-        (["--memmap"], "backtest reads the table into memory; --memmap is for train"),
+        (["--memmap", "--transform", "load=log"], "--memmap does not take --transform"),
     ):
         result = runner.invoke(app, ["backtest", csv_file, *FLAGS, "--out", str(tmp_path), *extra])
         assert result.exit_code == 2, (extra, result.output)

@@ -364,3 +364,19 @@ def test_a_series_too_short_for_a_models_fold_is_not_forecast_with_that_model():
     assert short in every[1]  # its own fold trains on it
     assert short not in never[1]  # fold 1's model has no scaler for it
     assert never[1] == every[1] - {short}
+
+
+@pytest.mark.parametrize("refit", ["every", "never"])
+def test_a_mapped_backtest_is_the_in_memory_one_bit_for_bit(csv_file, tmp_path, monkeypatch, refit):
+    """--memmap: each fold's scaler, scaled copy and baselines a chunk at a time from the
+    mapped file; on a small table the forecasts are the in-memory run's, bit for bit."""
+    monkeypatch.setenv("LSTMCAST_CACHE_DIR", str(tmp_path / "cache"))
+    plan = Plan(folds=3, refit=refit, window="sliding", train_rows=120)
+    memory = backtest(csv_file, make_config(CONFIG), plan, tmp_path / "memory")
+    mapped = backtest(csv_file, make_config({**CONFIG, "memmap": True}), plan, tmp_path / "mapped")
+    for k in (1, 2, 3):
+        a, b = fold_arrays(tmp_path / "memory", k), fold_arrays(tmp_path / "mapped", k)
+        for name in ("forecast", "actual", "repeat_last"):
+            np.testing.assert_array_equal(a[name], b[name])
+    assert mapped["diebold_mariano"] == memory["diebold_mariano"]
+    assert any((tmp_path / "cache").rglob("*.scaled.f32"))  # it did go through the mapping

@@ -9,7 +9,8 @@ train (every fold, never after the first, or every K folds) and the others reuse
 trained model with its scaler. A fold forecasts all its origins in one batched pass. Under a
 target transform the model trains on the transform and every score is in levels (each path
 rebuilt from its origin's last level; see `_in_levels`). A long table of many series is cut
-into folds by time (`make_panel_folds`).
+into folds by time (`make_panel_folds`). With `memmap` a trained fold reads a mapped series
+a chunk at a time (`_mapped_fold_data`).
 
 out/
   backtest_plan.json          the plan, the config and the data digest (resume checks these)
@@ -44,6 +45,14 @@ from lstmcast import choices, models
 from lstmcast.checks import check_choice, check_int
 from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Split, fit_scaler, split_windows
+from lstmcast.data.mapped import (
+    MappedTable,
+    chunked_naive_mae,
+    chunked_scaler,
+    chunked_up_fraction,
+    compact_windows,
+    scaled_copy,
+)
 from lstmcast.data.panel import Panel, PanelScaler, PanelSplit, window_series
 from lstmcast.data.split import _boundary
 from lstmcast.data.transform import LevelState, rebuild, resolve
@@ -57,7 +66,7 @@ from lstmcast.evaluation.market import market_report
 from lstmcast.evaluation.metrics import forecast_metrics, naive_one_step_mae, skill_score
 from lstmcast.evaluation.significance import diebold_mariano
 from lstmcast.files import atomic_write, staged_directory, versions, write_json
-from lstmcast.workflows import defaults, modelfile
+from lstmcast.workflows import defaults, mapped, modelfile
 from lstmcast.workflows.calibration import bands as make_bands
 from lstmcast.workflows.calibration import calibrate, model_outputs, need
 from lstmcast.workflows.fitting import (
@@ -65,6 +74,7 @@ from lstmcast.workflows.fitting import (
     DataLike,
     Dataset,
     FittedState,
+    Inputs,
     fingerprint,
     fit_model,
     make_inputs,
@@ -295,32 +305,36 @@ def train_fold(
     sha256: str,
     callbacks: Sequence[Callback] = (),
     checkpoint: Path | None = None,
+    table: MappedTable | None = None,
 ) -> Trained:
     """Train on the fold's rows only: each series' own scaler on its training window, its
     windows and early stopping on its last rows. With `checkpoint`, training saves there every
     epoch and goes on from what is there (a backtest killed inside a fold loses at most one
-    epoch of it)."""
+    epoch of it). `table`: the panel is that mapped table's one series (`_mapped_fold_data`)."""
     started = time.perf_counter()
     split = fold.split()
     pieces = fold.train_rows(panel.bounds)  # each series' training rows
-    scaler = _window_scaler(panel.values, pieces, panel.n_series, config)  # those rows only
     inputs = make_inputs(panel, config, split)
     layout = inputs.layout(panel.n_targets, len(panel.covariates))
-    scaled = inputs.design(panel.values, panel.series_of_rows(), panel.time, scaler)
     L, H, V = config.lookback_rows, config.horizon, panel.n_targets
     # windows inside each [start, end): validation inputs reach back into its train rows only
     train_starts = _window_starts(panel, fold, "train", L, H, config.stride)
-    val_starts = _window_starts(panel, fold, "val", L, H, 1)
-    train_rows = np.concatenate([np.arange(rows.start, rows.stop) for _, rows in pieces])
+    val_starts = _window_starts(panel, fold, "val", L, H, 1 if table is None else config.stride)
+    starts = (train_starts, val_starts)
+    data = (
+        _fold_data(panel, pieces, inputs, config, starts)
+        if table is None
+        else _mapped_fold_data(table, pieces[0][1], config, starts)
+    )
     fitted = fit_model(
-        scaled,
+        data.series,
         layout,
-        (train_starts, val_starts),
+        data.starts,
         config,
         device,
         callbacks,
         covariates=inputs.spec(H, layout),
-        train_rows=train_rows,
+        train_rows=data.train_rows,
         checkpoint=None
         if checkpoint is None
         else Checkpoint(
@@ -333,20 +347,20 @@ def train_fold(
             resume=True,
         ),
     )
-    calibration = calibrate(fitted.model, fitted.series, scaled, val_starts, V, config, layout)
+    calibration = calibrate(
+        fitted.model, fitted.series, data.series, fitted.val_starts, V, config, layout
+    )
     state = FittedState(
         model=fitted.model,
-        scaler=scaler,
+        scaler=data.scaler,
         targets=list(panel.targets),
         covariates=list(panel.covariates),
         time_col=panel.time_col,
         freq=panel.freq,
         split=split,
-        naive_mae_scaled=_pooled_naive_mae(scaled[:, :V], pieces),
-        naive_mae_original=_pooled_naive_mae(panel.values[:, :V], pieces),
-        up_fraction=_up_fraction(
-            panel.levels if panel.levels is not None else panel.values[:, :V], pieces
-        ),
+        naive_mae_scaled=data.naive_mae_scaled,
+        naive_mae_original=data.naive_mae_original,
+        up_fraction=data.up_fraction,
         training=fitted.training,
         n_train_windows=len(train_starts),
         data_sha256=sha256,
@@ -355,6 +369,67 @@ def train_fold(
         levels=_fit_levels(panel, pieces, config),
     )
     return Trained(fold.index, state, time.perf_counter() - started)
+
+
+@dataclass
+class FoldData:
+    """What a fold's training reads: its scaler, the series the loop trains on with the
+    (train, val) window starts into it, the rows `mean` reads, and the training rows' naive
+    MAE (scaled, original) and share of up moves."""
+
+    scaler: PanelScaler
+    series: np.ndarray
+    starts: tuple[np.ndarray, np.ndarray]
+    train_rows: np.ndarray | slice | None
+    naive_mae_scaled: np.ndarray
+    naive_mae_original: np.ndarray
+    up_fraction: np.ndarray
+
+
+def _fold_data(
+    panel: Panel,
+    pieces: list[tuple[int, slice]],
+    inputs: Inputs,
+    config: RunConfig,
+    starts: tuple[np.ndarray, np.ndarray],
+) -> FoldData:
+    """A fold of a table in memory: each series scaled on its training rows `pieces`."""
+    V = panel.n_targets
+    scaler = _window_scaler(panel.values, pieces, panel.n_series, config)
+    scaled = inputs.design(panel.values, panel.series_of_rows(), panel.time, scaler)
+    levels = panel.levels if panel.levels is not None else panel.values[:, :V]
+    return FoldData(
+        scaler,
+        scaled,
+        starts,
+        np.concatenate([np.arange(rows.start, rows.stop) for _, rows in pieces]),
+        _pooled_naive_mae(scaled[:, :V], pieces),
+        _pooled_naive_mae(panel.values[:, :V], pieces),
+        _up_fraction(levels, pieces),
+    )
+
+
+def _mapped_fold_data(
+    table: MappedTable, rows: slice, config: RunConfig, starts: tuple[np.ndarray, np.ndarray]
+) -> FoldData:
+    """A fold of a mapped series (`--memmap`), each pass over its rows a chunk at a time, as
+    `workflows.mapped.fit` does; sparse windows train on their rows alone, in memory (the same
+    windows in the same order: the same model)."""
+    window, V = (rows.start, rows.stop), len(table.targets)
+    fitted = chunked_scaler(table.values, window, config.scaler)
+    scaled = scaled_copy(table, fitted)
+    span = config.lookback_rows + config.horizon
+    compact = None if config.model == "mean" else compact_windows(scaled, list(starts), span)
+    series, parts = (scaled, list(starts)) if compact is None else compact
+    return FoldData(
+        PanelScaler(fitted.kind, fitted.center[None], fitted.scale[None]),
+        series,
+        (parts[0], parts[1]),
+        rows if compact is None else None,  # only mean reads it
+        chunked_naive_mae(scaled, window, V),
+        chunked_naive_mae(table.values, window, V),
+        chunked_up_fraction(table.values, window, V),
+    )
 
 
 def _window_scaler(
@@ -699,10 +774,14 @@ def backtest(
             "backtest validates each fold on the last --val-fraction of its training rows; "
             "--val-start (one date for one split) does not apply: drop it"
         )
-    if config.memmap:  # every fold's design is built from the rows in memory
-        raise ConfigError("backtest reads the table into memory; --memmap is for train: drop it")
-    dataset = read_dataset(data, Columns.of(config))
-    panel = dataset.panel
+    table = None
+    if config.memmap:  # a series larger than RAM: mapped once, each fold's passes in chunks
+        table = mapped.map_for(config, data)  # type: ignore[arg-type]
+        panel = Panel.single(table)
+        dataset = Dataset(panel, table.sha256, table.source, Columns.of(config))
+    else:
+        dataset = read_dataset(data, Columns.of(config))
+        panel = dataset.panel
     config, _ = defaults.resolve(config, panel)  # the options left to the data, chosen once
     n = len(panel)
     if panel.n_series > 1:
@@ -732,7 +811,17 @@ def backtest(
             )
             _check_or_write_plan(directory, out, manifest)
         return _run(
-            dataset, folds, config, plan, manifest, directory, device, period, callbacks, on_fold
+            dataset,
+            folds,
+            config,
+            plan,
+            manifest,
+            directory,
+            device,
+            period,
+            callbacks,
+            on_fold,
+            table,
         )
 
 
@@ -747,6 +836,7 @@ def _run(
     period: int | None,
     callbacks: Sequence[Callback],
     on_fold: Callable[[dict[str, Any]], None] | None,
+    table: MappedTable | None = None,
 ) -> dict[str, Any]:
     """Every fold in order (those `directory` holds are read, not rerun), then the report."""
     panel = dataset.panel
@@ -767,7 +857,14 @@ def _run(
         if plan.trains(fold.index):
             progress = None if directory is None else directory / "checkpoint"
             trained = train_fold(
-                panel, fold, config, device, dataset.sha256, callbacks, checkpoint=progress
+                panel,
+                fold,
+                config,
+                device,
+                dataset.sha256,
+                callbacks,
+                checkpoint=progress,
+                table=table,
             )
             if directory is not None:
                 path = directory / "models" / f"fold_{fold.index + 1}"
