@@ -105,12 +105,16 @@ def plot_future(
 
 
 def plot_backtest(
-    table: pd.DataFrame, path: str | Path, title: str = "", id_col: str | None = None
+    table: pd.DataFrame,
+    path: str | Path,
+    title: str = "",
+    id_col: str | None = None,
+    step: int = 1,
 ) -> Path:
     """From a backtest's forecast table: the mean absolute error of each origin through time
     (model and repeat_last, one colour per fold; over the series, with `id_col`), and the
-    step-1 forecasts over the actual values of the first target (of the first series), fold
-    boundaries marked."""
+    forecasts `step` steps ahead over the actual values of the first target (of the first
+    series), fold boundaries marked."""
     plt = _pyplot()
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 6))
     frame = table.assign(
@@ -125,14 +129,14 @@ def plot_backtest(
     top.set_ylabel("MAE per origin")
     top.legend(loc="upper left", fontsize="small", ncol=4)
     first = table["target"].iloc[0]
-    step1 = table[(table["step"] == 1) & (table["target"] == first)]
+    shown = table[(table["step"] == step) & (table["target"] == first)]
     label = str(first)
     if id_col is not None:
-        one = step1[id_col].iloc[0]
-        step1, label = step1[step1[id_col] == one], f"{first} of {one}"
-    bottom.plot(step1["origin"], step1["actual"], color="black", linewidth=1.0, label="actual")
-    bottom.plot(step1["origin"], step1["forecast"], linewidth=1.0, label="forecast (step 1)")
-    for _fold, rows in step1.groupby("fold", sort=False):
+        one = shown[id_col].iloc[0]
+        shown, label = shown[shown[id_col] == one], f"{first} of {one}"
+    bottom.plot(shown["origin"], shown["actual"], color="black", linewidth=1.0, label="actual")
+    bottom.plot(shown["origin"], shown["forecast"], linewidth=1.0, label=f"forecast (step {step})")
+    for _fold, rows in shown.groupby("fold", sort=False):
         bottom.axvline(rows["origin"].iloc[0], color="grey", linewidth=0.5, linestyle="--")
     bottom.set_ylabel(label)
     bottom.legend(loc="upper left", fontsize="small")

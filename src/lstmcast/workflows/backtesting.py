@@ -1049,6 +1049,7 @@ def _write_outputs(
         directory / "backtest.png",
         title=f"{config.model}: backtest",
         id_col=panel.id_col if panel.n_series > 1 else None,
+        step=config.plot_step,
     )
 
 
