@@ -13,7 +13,8 @@ from lstmcast import ConfigError
 from lstmcast.config import make_config
 from lstmcast.data.panel import window_series
 from lstmcast.files import staging_path
-from lstmcast.workflows.backtesting import Plan, backtest, make_folds
+from lstmcast.workflows.backtest_folds import make_folds
+from lstmcast.workflows.backtesting import Plan, backtest
 
 CONFIG = dict(model="lstm", lookback=12, horizon=3, epochs=2, layers=(4,), batch_size=64)
 
@@ -263,7 +264,7 @@ def panel_frame():
 
 
 def test_panel_folds_are_cut_by_time_and_no_series_trains_past_a_fold(tmp_path):
-    from lstmcast.workflows.backtesting import make_panel_folds
+    from lstmcast.workflows.backtest_folds import make_panel_folds
     from lstmcast.workflows.fitting import Columns, read_dataset
 
     config = make_config(PANEL)
@@ -322,7 +323,7 @@ def test_a_sliding_window_with_a_gap_scales_on_its_own_rows(frame, tmp_path, man
     config = make_config({**(PANEL if many else CONFIG), "val_fraction": 0.1})
     plan = Plan(folds=2, window="sliding", train_rows=60, gap=2)
     backtest(data, config, plan, tmp_path)
-    from lstmcast.workflows.backtesting import make_panel_folds
+    from lstmcast.workflows.backtest_folds import make_panel_folds
     from lstmcast.workflows.fitting import Columns, read_dataset
 
     panel = read_dataset(data, Columns.of(config)).panel
@@ -344,7 +345,7 @@ def test_a_sliding_window_with_a_gap_scales_on_its_own_rows(frame, tmp_path, man
 
 
 def test_a_series_too_short_for_a_models_fold_is_not_forecast_with_that_model():
-    from lstmcast.workflows.backtesting import make_panel_folds
+    from lstmcast.workflows.backtest_folds import make_panel_folds
     from lstmcast.workflows.fitting import Columns, read_dataset
 
     frame = panel_frame()
