@@ -625,14 +625,22 @@ class PanelScaler:
 def fit_panel_scaler(panel: Panel, split: PanelSplit, kind: str) -> PanelScaler:
     """Fit each kept series' scaler on its own training rows only (a skipped series gets
     centre 0 and scale 1; it is never forecast)."""
-    n_cols = panel.values.shape[1]
-    center = np.zeros((panel.n_series, n_cols))
-    scale = np.ones((panel.n_series, n_cols))
-    for i, s in enumerate(split.splits):
-        if s is None:
-            continue
-        start = int(panel.bounds[i])
-        fitted = fit_scaler(panel.values[start + s.train[0] : start + s.train[1]], kind)
+    rows = [
+        (i, slice(int(panel.bounds[i]) + s.train[0], int(panel.bounds[i]) + s.train[1]))
+        for i, s in enumerate(split.splits)
+        if s is not None
+    ]
+    return fit_row_scalers(panel.values, rows, panel.n_series, kind)
+
+
+def fit_row_scalers(
+    values: np.ndarray, rows: Sequence[tuple[int, slice]], n_series: int, kind: str
+) -> PanelScaler:
+    """Series i's scaler fitted on the stacked rows `values[r]` of each (i, r) in `rows` (a
+    series not named gets centre 0 and scale 1)."""
+    center, scale = np.zeros((n_series, values.shape[1])), np.ones((n_series, values.shape[1]))
+    for i, r in rows:
+        fitted = fit_scaler(values[r], kind)
         center[i], scale[i] = fitted.center, fitted.scale
     return PanelScaler(kind, center, scale)
 

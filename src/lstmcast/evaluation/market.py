@@ -95,6 +95,14 @@ def step_returns(levels: npt.ArrayLike, last: npt.ArrayLike) -> np.ndarray:
     return _returns(x, origin)
 
 
+def up_fraction(pieces: Sequence[np.ndarray]) -> np.ndarray:
+    """(V,) the share of up moves among the moves of several series' training rows `pieces`
+    ((T_i, V) each; the majority direction `hit_rates` compares with), never across two."""
+    changes = np.concatenate([np.diff(p, axis=0) for p in pieces])
+    ups, moves = (changes > 0).sum(axis=0), (changes != 0).sum(axis=0)
+    return np.divide(ups, moves, out=np.full(changes.shape[1], 0.5), where=moves > 0)
+
+
 def hit_rates(
     actual: npt.ArrayLike,
     predicted: npt.ArrayLike,

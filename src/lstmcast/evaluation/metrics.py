@@ -59,6 +59,15 @@ def naive_one_step_mae(values: npt.ArrayLike) -> np.ndarray:
     return np.abs(np.diff(x, axis=0)).mean(axis=0)  # (T-1, V) -> (V,)
 
 
+def pooled_naive_mae(pieces: Sequence[np.ndarray]) -> np.ndarray:
+    """`naive_one_step_mae` over several series' rows `pieces` ((T_i, V) each), pooled: the
+    mean of every one-step difference, never one across two series."""
+    if len(pieces) == 1:
+        return naive_one_step_mae(pieces[0])
+    diffs = [np.abs(np.diff(np.asarray(p, dtype=np.float64), axis=0)) for p in pieces]
+    return np.concatenate(diffs).mean(axis=0)
+
+
 def skill_score(model_mse: float, naive_mse: float) -> float | None:
     """Skill against a reference: `1 - model_mse / naive_mse` (1 is perfect, 0 is no better
     than the reference, negative is worse). `None` when `naive_mse` is 0."""

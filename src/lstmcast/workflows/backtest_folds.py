@@ -180,9 +180,10 @@ def make_panel_folds(panel: Panel, config: RunConfig, plan: Plan) -> list[Fold]:
         if config.test_start is not None
         else None
     )
+    per_series_times = [panel.time[panel.rows(i)] for i in range(panel.n_series)]
     rows, times = [], []
-    for i in range(panel.n_series):
-        time, n = panel.time[panel.rows(i)], int(panel.lengths()[i])
+    for i, time in enumerate(per_series_times):
+        n = len(time)
         first_target = (
             int(time.searchsorted(test_at))
             if test_at is not None
@@ -199,9 +200,8 @@ def make_panel_folds(panel: Panel, config: RunConfig, plan: Plan) -> list[Fold]:
     windows: list[tuple[Window | None, ...]] = []
     for block in blocks:
         per_series: list[Window | None] = []
-        for i in range(panel.n_series):
-            stamps_i = panel.time[panel.rows(i)].asi8
-            end = int(np.searchsorted(stamps_i, block[0], side="right")) - plan.gap
+        for time in per_series_times:
+            end = int(np.searchsorted(time.asi8, block[0], side="right")) - plan.gap
             window, _, fits = _train_window(end, config, plan)
             per_series.append(window if fits else None)
         windows.append(tuple(per_series))

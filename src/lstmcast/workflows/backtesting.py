@@ -10,7 +10,7 @@ trained model with its scaler. A fold forecasts all its origins in one batched p
 target transform the model trains on the transform and every score is in levels (each path
 rebuilt from its origin's last level; see `_in_levels`). A long table of many series is cut
 into folds by time (`make_panel_folds`). With `memmap` a trained fold reads a mapped series
-a chunk at a time (`_mapped_fold_data`).
+a chunk at a time (`workflows.mapped.training_data`).
 
 out/
   backtest_plan.json          the plan, the config and the data digest (resume checks these)
@@ -43,16 +43,9 @@ import torch
 
 from lstmcast import models
 from lstmcast.config import RunConfig, make_config
-from lstmcast.data import Split, fit_scaler, split_windows
-from lstmcast.data.mapped import (
-    MappedTable,
-    chunked_naive_mae,
-    chunked_scaler,
-    chunked_up_fraction,
-    compact_windows,
-    scaled_copy,
-)
-from lstmcast.data.panel import Panel, PanelScaler, window_series
+from lstmcast.data import Split, split_windows
+from lstmcast.data.mapped import MappedTable
+from lstmcast.data.panel import Panel, fit_row_scalers, window_series
 from lstmcast.data.split import _boundary
 from lstmcast.data.transform import LevelState, rebuild, resolve
 from lstmcast.engine.batching import predict_windows
@@ -61,8 +54,8 @@ from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.backtest import Bands, map_bands
 from lstmcast.evaluation.intervals import interval_metrics
-from lstmcast.evaluation.market import market_report
-from lstmcast.evaluation.metrics import forecast_metrics, naive_one_step_mae, skill_score
+from lstmcast.evaluation.market import market_report, up_fraction
+from lstmcast.evaluation.metrics import forecast_metrics, pooled_naive_mae, skill_score
 from lstmcast.evaluation.significance import diebold_mariano
 from lstmcast.files import atomic_write, staged_directory, versions, write_json
 from lstmcast.workflows import defaults, mapped, modelfile
@@ -75,6 +68,7 @@ from lstmcast.workflows.fitting import (
     Dataset,
     FittedState,
     Inputs,
+    TrainingData,
     fingerprint,
     fit_model,
     make_inputs,
@@ -107,7 +101,8 @@ def train_fold(
     """Train on the fold's rows only: each series' own scaler on its training window, its
     windows and early stopping on its last rows. With `checkpoint`, training saves there every
     epoch and goes on from what is there (a backtest killed inside a fold loses at most one
-    epoch of it). `table`: the panel is that mapped table's one series (`_mapped_fold_data`)."""
+    epoch of it). `table`: the panel is that mapped table's one series, read a chunk at a time
+    (`workflows.mapped.training_data`)."""
     started = time.perf_counter()
     split = fold.split()
     pieces = fold.train_rows(panel.bounds)  # each series' training rows
@@ -121,7 +116,7 @@ def train_fold(
     data = (
         _fold_data(panel, pieces, inputs, config, starts)
         if table is None
-        else _mapped_fold_data(table, pieces[0][1], config, starts)
+        else mapped.training_data(table, (pieces[0][1].start, pieces[0][1].stop), config, starts)
     )
     fitted = fit_model(
         data.series,
@@ -168,94 +163,27 @@ def train_fold(
     return Trained(fold.index, state, time.perf_counter() - started)
 
 
-@dataclass
-class FoldData:
-    """What a fold's training reads: its scaler, the series the loop trains on with the
-    (train, val) window starts into it, the rows `mean` reads, and the training rows' naive
-    MAE (scaled, original) and share of up moves."""
-
-    scaler: PanelScaler
-    series: np.ndarray
-    starts: tuple[np.ndarray, np.ndarray]
-    train_rows: np.ndarray | slice | None
-    naive_mae_scaled: np.ndarray
-    naive_mae_original: np.ndarray
-    up_fraction: np.ndarray
-
-
 def _fold_data(
     panel: Panel,
     pieces: list[tuple[int, slice]],
     inputs: Inputs,
     config: RunConfig,
     starts: tuple[np.ndarray, np.ndarray],
-) -> FoldData:
+) -> TrainingData:
     """A fold of a table in memory: each series scaled on its training rows `pieces`."""
     V = panel.n_targets
-    scaler = _window_scaler(panel.values, pieces, panel.n_series, config)
+    scaler = fit_row_scalers(panel.values, pieces, panel.n_series, config.scaler)
     scaled = inputs.design(panel.values, panel.series_of_rows(), panel.time, scaler)
     levels = panel.levels if panel.levels is not None else panel.values[:, :V]
-    return FoldData(
+    return TrainingData(
         scaler,
         scaled,
         starts,
         np.concatenate([np.arange(rows.start, rows.stop) for _, rows in pieces]),
-        _pooled_naive_mae(scaled[:, :V], pieces),
-        _pooled_naive_mae(panel.values[:, :V], pieces),
-        _up_fraction(levels, pieces),
+        pooled_naive_mae([scaled[rows, :V] for _, rows in pieces]),
+        pooled_naive_mae([panel.values[rows, :V] for _, rows in pieces]),
+        up_fraction([levels[rows] for _, rows in pieces]),
     )
-
-
-def _mapped_fold_data(
-    table: MappedTable, rows: slice, config: RunConfig, starts: tuple[np.ndarray, np.ndarray]
-) -> FoldData:
-    """A fold of a mapped series (`--memmap`), each pass over its rows a chunk at a time, as
-    `workflows.mapped.fit` does; sparse windows train on their rows alone, in memory (the same
-    windows in the same order: the same model)."""
-    window, V = (rows.start, rows.stop), len(table.targets)
-    fitted = chunked_scaler(table.values, window, config.scaler)
-    scaled = scaled_copy(table, fitted)
-    span = config.lookback_rows + config.horizon
-    compact = None if config.model == "mean" else compact_windows(scaled, list(starts), span)
-    series, parts = (scaled, list(starts)) if compact is None else compact
-    return FoldData(
-        PanelScaler(fitted.kind, fitted.center[None], fitted.scale[None]),
-        series,
-        (parts[0], parts[1]),
-        rows if compact is None else None,  # only mean reads it
-        chunked_naive_mae(scaled, window, V),
-        chunked_naive_mae(table.values, window, V),
-        chunked_up_fraction(table.values, window, V),
-    )
-
-
-def _window_scaler(
-    values: np.ndarray, pieces: list[tuple[int, slice]], n_series: int, config: RunConfig
-) -> PanelScaler:
-    """Each series' scaler fitted on its training rows `pieces` alone (a series without
-    any: centre 0, scale 1; it is not forecast)."""
-    center, scale = np.zeros((n_series, values.shape[1])), np.ones((n_series, values.shape[1]))
-    for i, rows in pieces:
-        fitted = fit_scaler(values[rows], config.scaler)
-        center[i], scale[i] = fitted.center, fitted.scale
-    return PanelScaler(config.scaler, center, scale)
-
-
-def _pooled_naive_mae(values: np.ndarray, pieces: list[tuple[int, slice]]) -> np.ndarray:
-    """The one-step naive MAE of the training rows (MASE's scale), pooled over the series,
-    never differencing across two of them."""
-    diffs = [np.abs(np.diff(values[rows].astype(np.float64), axis=0)) for _, rows in pieces]
-    if len(diffs) == 1:
-        return naive_one_step_mae(values[pieces[0][1]])
-    return np.concatenate(diffs).mean(axis=0)
-
-
-def _up_fraction(levels: np.ndarray, pieces: list[tuple[int, slice]]) -> np.ndarray:
-    """(V,) the share of up moves among the moves of the training levels (the majority
-    direction the hit rate compares with), never across two series."""
-    changes = np.concatenate([np.diff(levels[rows], axis=0) for _, rows in pieces])
-    ups, moves = (changes > 0).sum(axis=0), (changes != 0).sum(axis=0)
-    return np.divide(ups, moves, out=np.full(levels.shape[1], 0.5), where=moves > 0)
 
 
 def _fit_levels(
@@ -266,13 +194,16 @@ def _fit_levels(
     level metrics."""
     if panel.levels is None:
         return None
-    scaler = _window_scaler(panel.levels, pieces, panel.n_series, config)
-    scaled = scaler.transform_rows(panel.levels, panel.series_of_rows())
+    scaler = fit_row_scalers(panel.levels, pieces, panel.n_series, config.scaler)
+    scaled = [
+        scaler.transform_rows(panel.levels[rows], np.full(rows.stop - rows.start, i))
+        for i, rows in pieces
+    ]
     return LevelState(
         resolve(config.transform, panel.targets),
         scaler,
-        _pooled_naive_mae(scaled, pieces),
-        _pooled_naive_mae(panel.levels, pieces),
+        pooled_naive_mae(scaled),
+        pooled_naive_mae([panel.levels[rows] for _, rows in pieces]),
     )
 
 
@@ -315,7 +246,7 @@ def forecast_folds(
     rows = slice(first_row, end_row)
     scaled = state.inputs.design(
         panel.values[rows],
-        panel.series_of_rows()[rows],
+        window_series(panel.bounds, np.arange(first_row, end_row)),
         panel.time[rows] if panel.time is not None else None,
         state.scaler,
     )

@@ -556,6 +556,22 @@ def check_members(
 
 
 @dataclass
+class TrainingData:
+    """What one training run reads besides the model's options: the scaler, the series the
+    loop trains on with the (train, val) window starts into it, the rows the `mean` model
+    reads, and the training rows' one-step naive MAE (scaled, original) and share of up
+    moves."""
+
+    scaler: PanelScaler
+    series: np.ndarray
+    starts: tuple[np.ndarray, np.ndarray]
+    train_rows: np.ndarray | slice | None
+    naive_mae_scaled: np.ndarray
+    naive_mae_original: np.ndarray
+    up_fraction: np.ndarray
+
+
+@dataclass
 class FittedState:
     """Everything `Forecaster.fit` learns. Model files hold exactly these fields (weights in
     safetensors, the rest in JSON) and `load` restores every one of them.

@@ -41,8 +41,8 @@ from lstmcast.evaluation.backtest import (
     report,
 )
 from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
-from lstmcast.evaluation.market import market_report
-from lstmcast.evaluation.metrics import naive_one_step_mae
+from lstmcast.evaluation.market import market_report, up_fraction
+from lstmcast.evaluation.metrics import pooled_naive_mae
 from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
 from lstmcast.workflows import defaults, mapped, modelfile
 from lstmcast.workflows.calibration import (
@@ -866,18 +866,19 @@ def _train_rows(panel: Panel, split: PanelSplit) -> slice | np.ndarray:
     return mask
 
 
+def _train_pieces(values: np.ndarray, panel: Panel, split: PanelSplit, n_targets: int) -> list:
+    """Each kept series' train rows of `values`, first `n_targets` columns."""
+    return [
+        values[int(panel.bounds[i]) + s.train[0] : int(panel.bounds[i]) + s.train[1], :n_targets]
+        for i, s in enumerate(split.splits)
+        if s is not None
+    ]
+
+
 def _naive_mae(values: np.ndarray, panel: Panel, split: PanelSplit, n_targets: int) -> np.ndarray:
     """The one-step naive MAE of the train rows (MASE's scale), pooled over the series, never
     differencing across a series boundary."""
-    pieces = []
-    for i, s in enumerate(split.splits):
-        if s is not None:
-            start = int(panel.bounds[i])
-            pieces.append(values[start + s.train[0] : start + s.train[1], :n_targets])
-    if len(pieces) == 1:
-        return naive_one_step_mae(pieces[0])
-    diffs = np.concatenate([np.abs(np.diff(p.astype(np.float64), axis=0)) for p in pieces])
-    return diffs.mean(axis=0)
+    return pooled_naive_mae(_train_pieces(values, panel, split, n_targets))
 
 
 def _level_values(panel: Panel) -> np.ndarray:
@@ -923,15 +924,7 @@ def _fit_baselines(panel: Panel, split: PanelSplit, config: RunConfig) -> Baseli
 def _up_fraction(levels: np.ndarray, panel: Panel, split: PanelSplit, n_targets: int) -> np.ndarray:
     """(V,) the share of up moves among the moves of the train rows (the majority direction,
     decided on train), never across a series boundary."""
-    ups = np.zeros(n_targets)
-    moves = np.zeros(n_targets)
-    for i, s in enumerate(split.splits):
-        if s is not None:
-            start = int(panel.bounds[i])
-            change = np.diff(levels[start + s.train[0] : start + s.train[1], :n_targets], axis=0)
-            ups += (change > 0).sum(axis=0)
-            moves += (change != 0).sum(axis=0)
-    return np.divide(ups, moves, out=np.full(n_targets, 0.5), where=moves > 0)
+    return up_fraction(_train_pieces(levels, panel, split, n_targets))
 
 
 def load(path: str | Path, device: str = "auto") -> Forecaster:

@@ -54,6 +54,7 @@ from lstmcast.workflows.fitting import (
     DataLike,
     Dataset,
     FittedState,
+    TrainingData,
     fingerprint,
     fit_model,
     make_inputs,
@@ -143,27 +144,26 @@ def fit(
     split = split_panel(panel, config)
     train = split.splits[0].train  # type: ignore[union-attr]  # one series: never skipped
     L, H, V = config.lookback_rows, config.horizon, panel.n_targets
-    scaler = chunked_scaler(table.values, train, config.scaler)
-    scaled = scaled_copy(table, scaler)
     inputs = make_inputs(panel, config, split)
     layout = inputs.layout(V, len(panel.covariates))
-    starts = [
-        panel_starts(panel.bounds, split, "train", L, H, config.stride),
-        panel_starts(panel.bounds, split, "val", L, H, config.stride),
-    ]
-    series: np.ndarray = scaled
-    compact = None if config.model == "mean" else compact_windows(scaled, starts, L + H)
-    if compact is not None:  # sparse windows: their rows alone, in memory (mean reads all)
-        series, starts = compact
+    data = training_data(
+        table,
+        train,
+        config,
+        (
+            panel_starts(panel.bounds, split, "train", L, H, config.stride),
+            panel_starts(panel.bounds, split, "val", L, H, config.stride),
+        ),
+    )
     fitted = fit_model(
-        series,
+        data.series,
         layout,
-        (starts[0], starts[1]),
+        data.starts,
         config,
         device,
         callbacks,
         covariates=inputs.spec(H, layout),
-        train_rows=slice(*train) if compact is None else None,  # (only mean reads it)
+        train_rows=data.train_rows,
         checkpoint=None
         if checkpoint is None
         else Checkpoint(Path(checkpoint), fingerprint(config, table.sha256), resume),
@@ -174,25 +174,51 @@ def fit(
     )
     state = FittedState(
         model=fitted.model,
-        scaler=PanelScaler(scaler.kind, scaler.center[None], scaler.scale[None]),
+        scaler=data.scaler,
         targets=list(panel.targets),
         covariates=list(panel.covariates),
         time_col=panel.time_col,
         freq=panel.freq,
         split=split,
-        naive_mae_scaled=chunked_naive_mae(scaled, train, V),
-        naive_mae_original=chunked_naive_mae(table.values, train, V),
+        naive_mae_scaled=data.naive_mae_scaled,
+        naive_mae_original=data.naive_mae_original,
         training=fitted.training,
         n_train_windows=len(fitted.train_starts),
         data_sha256=table.sha256,
         calibration=calibrate(
-            fitted.model, fitted.series, series, fitted.val_starts, V, config, layout
+            fitted.model, fitted.series, data.series, fitted.val_starts, V, config, layout
         ),
         inputs=inputs,
-        up_fraction=chunked_up_fraction(table.values, train, V),
+        up_fraction=data.up_fraction,
         baselines=BaselineState(chunked_mean(table.values, train, V)[None], season),
     )
     return MappedFit(config, device, chosen, fitted.members, state)
+
+
+def training_data(
+    table: MappedTable,
+    rows: tuple[int, int],
+    config: RunConfig,
+    starts: tuple[np.ndarray, np.ndarray],
+) -> TrainingData:
+    """Training on the mapped table's rows [rows[0], rows[1]) with the (train, val) window
+    `starts`, every pass over them a chunk at a time: the scaler, a mapped scaled copy, and
+    the naive MAE and up moves of those rows. Sparse windows train on their rows alone, in
+    memory (the same windows in the same order: the same model); `mean` reads the mapping."""
+    V, span = len(table.targets), config.lookback_rows + config.horizon
+    scaler = chunked_scaler(table.values, rows, config.scaler)
+    scaled = scaled_copy(table, scaler)
+    compact = None if config.model == "mean" else compact_windows(scaled, list(starts), span)
+    series, parts = (scaled, list(starts)) if compact is None else compact
+    return TrainingData(
+        PanelScaler(scaler.kind, scaler.center[None], scaler.scale[None]),
+        series,
+        (parts[0], parts[1]),
+        slice(*rows) if compact is None else None,  # only mean reads it
+        chunked_naive_mae(scaled, rows, V),
+        chunked_naive_mae(table.values, rows, V),
+        chunked_up_fraction(table.values, rows, V),
+    )
 
 
 def windows(
