@@ -78,6 +78,35 @@ def test_inference_gives_the_training_forwards_floats(activation, bidirectional,
             )
 
 
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_backward_from_the_last_states_is_the_all_steps_backward_with_zeros(bidirectional):
+    """When the layer outputs only each direction's last state, its backward pass gets the
+    gradient of just those (B, D, U) and takes the other steps' as zero: the same floats as
+    the all-steps backward given a (B, L, D, U) gradient that is zero but at those states
+    (time L-1 forward, time 0 backward)."""
+    ext = cpu_lstm.load()
+    for batch, steps, inputs, units in [*SHAPES, (301, 30, 5, 24)]:
+        torch.manual_seed(7)
+        directions = 1 + bidirectional
+        weights = []
+        for _ in range(directions):
+            weights += [0.3 * torch.randn(4 * units, inputs), 0.3 * torch.randn(4 * units, units)]
+            weights += [0.1 * torch.randn(4 * units), 0.1 * torch.randn(4 * units)]
+        x = torch.randn(batch, steps, inputs)
+        hs, cs, gates, x_ones = ext.forward(x, weights, CODES["tanh"])
+        last = torch.randn(batch, directions, units)
+        full = torch.zeros(batch, steps, directions, units)
+        full[:, -1, 0] = last[:, 0]
+        if bidirectional:
+            full[:, 0, 1] = last[:, 1]
+        common = (x_ones, weights, hs, cs, gates, CODES["tanh"], True)
+        from_last = ext.backward(last, *common, False)
+        from_full = ext.backward(full, *common, True)
+        assert len(from_last) == 1 + 3 * directions
+        for a, b in zip(from_last, from_full, strict=True):
+            assert torch.equal(a, b)
+
+
 def test_large_arrays_from_the_block_cache_are_reused_without_stale_values(monkeypatch):
     """Arrays of 1 MB and more come from a cache of freed blocks: a second call, a smaller
     batch (a block up to twice its size serves it) and a call while the first call's arrays are

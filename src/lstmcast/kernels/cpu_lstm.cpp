@@ -132,31 +132,49 @@ inline float act_grad(float y) {
   }
 }
 
-// out[r, 0:16*NV] += a[r, 0:K] @ b[0:K, 0:16*NV] for R rows, accumulators in registers.
-// out[r, 0:16*NV] += sum_k a[r*a_rs + k*a_ks] * b[k*ldb + 0:16*NV], R rows, accumulators in
-// registers.
+// A product's K dimension may come in stretches, each with its own operands: the input
+// projection and the recurrent product of one step (x_t's columns, then h_prev's), or one
+// stretch per batch row for the kernels' gradients (sums over each row's time steps). Row r of
+// a stretch reads a[r * rs + k * ks] for k < K and meets b[k * ldb + column]. The accumulators
+// stay in registers across stretches: stored and reloaded between them, a block of a
+// lookback-10 gradient did 24 loads and stores for every 108 FMAs.
+struct Stretch {
+  const float* a;
+  int64_t rs, ks, K;
+  const float* b;
+  int64_t ldb;
+};
+constexpr int MAX_STRETCHES = 4;
+
+// out[r, 0:V*NV] (+)= sum over stretches and k of a[r, k] * b[k, 0:V*NV] for R rows, the
+// accumulators in registers (zero first when `zero`, else out's values).
 template <int R, int NV>
-inline void product_block(const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
-                          const float* b, int64_t ldb, float* out, int64_t ldo) {
+inline void product_block(const Stretch* parts, int n_parts, int64_t col, float* out,
+                          int64_t ldo, bool zero) {
   vec acc[R][NV];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[r][v] = load(out + r * ldo + v * V);
-  for (int64_t k = 0; k < K; ++k) {
-    vec bk[NV];
+    for (int v = 0; v < NV; ++v) acc[r][v] = zero ? vec{} : load(out + r * ldo + v * V);
+  for (int p = 0; p < n_parts; ++p) {
+    const float* a = parts[p].a;
+    const float* b = parts[p].b + col;
+    const int64_t rs = parts[p].rs, ks = parts[p].ks, ldb = parts[p].ldb, K = parts[p].K;
+    for (int64_t k = 0; k < K; ++k) {
+      vec bk[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      bk[v] = load(b + k * ldb + v * V);
-      // Keep the row of b in a register: folded into each FMA as a memory operand (GCC's
-      // choice), it is loaded once per batch row, and the loads, not the FMAs, set the pace.
-      asm("" : "+v"(bk[v]));
-    }
+      for (int v = 0; v < NV; ++v) {
+        bk[v] = load(b + k * ldb + v * V);
+        // Keep the row of b in a register: folded into each FMA as a memory operand (GCC's
+        // choice), it is loaded once per batch row, and the loads, not the FMAs, set the pace.
+        asm("" : "+v"(bk[v]));
+      }
 #pragma GCC unroll 4
-    for (int r = 0; r < R; ++r) {
-      const float ar = a[r * a_rs + k * a_ks];
+      for (int r = 0; r < R; ++r) {
+        const float ar = a[r * rs + k * ks];
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] += ar * bk[v];
+        for (int v = 0; v < NV; ++v) acc[r][v] += ar * bk[v];
+      }
     }
   }
 #pragma GCC unroll 4
@@ -166,31 +184,35 @@ inline void product_block(const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
 }
 
 template <int R>
-void product_rows(const float* a, int64_t a_rs, int64_t a_ks, int64_t K, const float* b,
-                  int64_t ldb, int64_t N, float* out, int64_t ldo) {
+void product_rows(const Stretch* parts, int n_parts, int64_t N, float* out, int64_t ldo,
+                  bool zero) {
   int64_t j = 0;
   for (; j + NV_MAX * V <= N; j += NV_MAX * V) {
-    product_block<R, NV_MAX>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo);
+    product_block<R, NV_MAX>(parts, n_parts, j, out + j, ldo, zero);
   }
   switch ((N - j) / V) {
-    case 3: product_block<R, 3>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
-    case 2: product_block<R, 2>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
-    case 1: product_block<R, 1>(a, a_rs, a_ks, K, b + j, ldb, out + j, ldo); break;
+    case 3: product_block<R, 3>(parts, n_parts, j, out + j, ldo, zero); break;
+    case 2: product_block<R, 2>(parts, n_parts, j, out + j, ldo, zero); break;
+    case 1: product_block<R, 1>(parts, n_parts, j, out + j, ldo, zero); break;
     default: break;
   }
 }
 
-// out[r, 0:N] += sum_k a[r*a_rs + k*a_ks] * b[k*ldb + 0:N] for every r < rows. N is a
-// multiple of 16; b may be read up to N columns (pad or give slack).
-void product(int64_t rows, const float* a, int64_t a_rs, int64_t a_ks, int64_t K,
-             const float* b, int64_t ldb, int64_t N, float* out, int64_t ldo) {
-  for (; rows >= 4; rows -= 4, a += 4 * a_rs, out += 4 * ldo) {
-    product_rows<4>(a, a_rs, a_ks, K, b, ldb, N, out, ldo);
+// out[r, 0:N] (+)= sum over the stretches of a[r, 0:K] @ b[0:K, 0:N] for every r < rows
+// (out is overwritten when `zero`). N is a multiple of V; b may be read up to N columns (pad
+// or give slack).
+void product(int64_t rows, const Stretch* stretches, int n_parts, int64_t N, float* out,
+             int64_t ldo, bool zero) {
+  Stretch parts[MAX_STRETCHES];
+  std::copy(stretches, stretches + n_parts, parts);
+  for (; rows >= 4; rows -= 4, out += 4 * ldo) {
+    product_rows<4>(parts, n_parts, N, out, ldo, zero);
+    for (int p = 0; p < n_parts; ++p) parts[p].a += 4 * parts[p].rs;
   }
   switch (rows) {
-    case 3: product_rows<3>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
-    case 2: product_rows<2>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
-    case 1: product_rows<1>(a, a_rs, a_ks, K, b, ldb, N, out, ldo); break;
+    case 3: product_rows<3>(parts, n_parts, N, out, ldo, zero); break;
+    case 2: product_rows<2>(parts, n_parts, N, out, ldo, zero); break;
+    case 1: product_rows<1>(parts, n_parts, N, out, ldo, zero); break;
     default: break;
   }
 }
@@ -235,12 +257,10 @@ void forward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const flo
   };
   for (int64_t step = 0; step < s.L; ++step) {
     const int64_t t = s.time(d, step), t_prev = s.time(d, step - 1);
-    std::fill(z.begin(), z.end(), 0.0f);
-    // z = [x_t, 1] @ [W_ih^T; bias] (+ h_prev @ W_hh^T below)
-    product(rows, x + s.x_row(b0, t) * s.Ia, s.L * s.Ia, 1, s.Ia, w_in, Gp, Gp, z.data(), Gp);
-    if (step > 0) {  // z += h_prev @ W_hh^T; the state before the first step is zero
-      product(rows, h_at(step - 1), h_rs, 1, U, w_hh, Gp, Gp, z.data(), Gp);
-    }
+    // z = [x_t, 1] @ [W_ih^T; bias] + h_prev @ W_hh^T; the state before the first step is zero
+    const Stretch parts[2] = {{x + s.x_row(b0, t) * s.Ia, s.L * s.Ia, 1, s.Ia, w_in, Gp},
+                              {step > 0 ? h_at(step - 1) : nullptr, h_rs, 1, U, w_hh, Gp}};
+    product(rows, parts, step > 0 ? 2 : 1, Gp, z.data(), Gp, true);
     // row 0's gates, cell state, previous cell state and hidden state, and the strides
     float* g0 = train ? out.gates + s.row(b0, t, d) * G : gates_own.data();
     float* c0 = train ? out.cs + s.row(b0, t, d) * U : c_own.data();
@@ -289,11 +309,25 @@ struct DzView {
   float* at(int64_t r, int64_t t) const { return base + r * row_stride + t * step_stride; }
 };
 
+// The gradient reaching the layer's output: grad (B, L, D, U) when every step's state was
+// output, else only the states after each direction's last step were, and grad is (B, D, U).
+// (Then the other steps' gradients are zero: no (B, L, D, U) array of zeros is made, filled,
+// read back and added to; for the bidirectional preset that was ~12% of a training step.)
+struct OutputGrad {
+  const float* grad;
+  bool all_steps;
+  // row r's gradient at direction d's time t, or null if it is zero
+  const float* at(const Layer& s, int64_t b, int64_t t, int64_t d) const {
+    if (all_steps) return grad + s.row(b, t, d) * s.U;
+    return t == s.time(d, s.L - 1) ? grad + (b * s.D + d) * s.U : nullptr;
+  }
+};
+
 // The backward loop for the same rows: dz (gradient of the pre-activations) of every step,
 // and these rows' shares of the kernels' gradients, added to dw_in (Ia, Gp) = d [W_ih, bias]^T
 // and dw_hh (U, Gp) = d W_hh^T.
 template <int64_t kind>
-void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const float* grad_hs,
+void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, OutputGrad grad_out,
                    const float* x, int64_t Gp, const float* w_t_packed, int64_t Up,
                    const float* hs, const float* cs, const float* gates, DzView dz,
                    float* dw_in, float* dw_hh) {
@@ -301,7 +335,7 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const fl
   std::vector<float> dh(ROWS * Up, 0.0f), dc(ROWS * U, 0.0f);
   const int64_t t_last = s.time(d, s.L - 1);
   for (int64_t r = 0; r < rows; ++r) {
-    std::memcpy(dh.data() + r * Up, grad_hs + s.row(b0 + r, t_last, d) * U, U * sizeof(float));
+    std::memcpy(dh.data() + r * Up, grad_out.at(s, b0 + r, t_last, d), U * sizeof(float));
   }
   for (int64_t step = s.L - 1; step >= 0; --step) {
     const int64_t t = s.time(d, step), t_prev = s.time(d, step - 1);
@@ -327,12 +361,12 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const fl
       }
     }
     if (step > 0) {  // dh of the previous step = its own output gradient + dz @ W_hh
-      for (int64_t r = 0; r < rows; ++r) {
-        std::memcpy(dh.data() + r * Up, grad_hs + s.row(b0 + r, t_prev, d) * U,
-                    U * sizeof(float));
+      const bool output_grad = grad_out.all_steps;  // else zero before the last step
+      for (int64_t r = 0; output_grad && r < rows; ++r) {
+        std::memcpy(dh.data() + r * Up, grad_out.at(s, b0 + r, t_prev, d), U * sizeof(float));
       }
-      product(rows, dz.at(0, t), dz.row_stride, 1, G, w_t_packed, Up, Up,
-              dh.data(), Up);
+      const Stretch part{dz.at(0, t), dz.row_stride, 1, G, w_t_packed, Up};
+      product(rows, &part, 1, Up, dh.data(), Up, !output_grad);
     }
   }
   // Per batch row, as sums over time: d[W_ih, bias]^T[k, j] += [x_t, 1][k] * dz[t][j], and
@@ -340,14 +374,14 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, const fl
   // state and the backward direction's time t+1's. (Transposed, so that the products' vector
   // dimension is the gates': less padding.)
   const int64_t t_dz = d == 0 ? 1 : 0, t_h = d == 0 ? 0 : 1;
+  Stretch in_parts[MAX_STRETCHES], rec_parts[MAX_STRETCHES];
   for (int64_t r = 0; r < rows; ++r) {
-    product(s.Ia, x + s.x_row(b0 + r, 0) * s.Ia, 1, s.Ia, s.L, dz.at(r, 0), dz.step_stride,
-            Gp, dw_in, Gp);
-    if (s.L > 1) {
-      product(U, hs + s.row(b0 + r, t_h, d) * U, 1, s.D * U, s.L - 1,
-              dz.at(r, t_dz), dz.step_stride, Gp, dw_hh, Gp);
-    }
+    in_parts[r] = {x + s.x_row(b0 + r, 0) * s.Ia, 1, s.Ia, s.L, dz.at(r, 0), dz.step_stride};
+    rec_parts[r] = {hs + s.row(b0 + r, t_h, d) * U, 1, s.D * U, s.L - 1, dz.at(r, t_dz),
+                    dz.step_stride};
   }
+  product(s.Ia, in_parts, static_cast<int>(rows), Gp, dw_in, Gp, false);
+  if (s.L > 1) product(U, rec_parts, static_cast<int>(rows), Gp, dw_hh, Gp, false);
 }
 
 #define LSTMCAST_DISPATCH(FN, KIND, ...)                       \
@@ -577,14 +611,19 @@ torch::Tensor infer(torch::Tensor x, std::vector<torch::Tensor> weights, int64_t
   return run_forward(x, weights, kind, false, all_steps)[0];
 }
 
-// Gradients of forward's inputs from grad_hs (B, L, D, U): dx (undefined unless need_dx), then
-// per direction d w_ih (G, I), d w_hh (G, U), d bias (G) (the same for b_ih and b_hh).
-std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
+// Gradients of forward's inputs from grad, the gradient of its output: of every hidden state
+// (B, L, D, U) when `all_steps`, else of each direction's state after its last step (B, D, U).
+// Returns dx (undefined unless need_dx), then per direction d w_ih (G, I), d w_hh (G, U),
+// d bias (G) (the same for b_ih and b_hh).
+std::vector<torch::Tensor> backward(torch::Tensor grad, torch::Tensor x_ones,
                                     std::vector<torch::Tensor> weights, torch::Tensor hs,
                                     torch::Tensor cs, torch::Tensor gates, int64_t kind,
-                                    bool need_dx) {
-  grad_hs = grad_hs.contiguous();
+                                    bool need_dx, bool all_steps) {
+  grad = grad.contiguous();
   const int64_t B = gates.size(0), L = gates.size(1), D = gates.size(2), G = gates.size(3);
+  TORCH_CHECK(grad.dim() == (all_steps ? 4 : 3) && grad.size(0) == B &&
+                  grad.size(all_steps ? 2 : 1) == D,
+              "grad must be (batch, steps, directions, units), or (batch, directions, units)");
   const int64_t I = x_ones.size(2) - 1, U = G / 4, Up = round_up(U, V), Gp = round_up(G, V);
   check_weights(weights, D);
   const Layer s{B, L, D, U, G, I + 1};
@@ -602,7 +641,8 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
   std::vector<float> slots(threads * slot_size, 0.0f);
   // written before it is read, like the layer-wide dz: no zero fill on every call
   std::unique_ptr<float[]> scratch(new float[threads * scratch_size]);
-  const float *grad_p = grad_hs.data_ptr<float>(), *x_p = x_ones.data_ptr<float>();
+  const OutputGrad grad_out{grad.data_ptr<float>(), all_steps};
+  const float* x_p = x_ones.data_ptr<float>();
   const float* w_p = w_t_packed.data();
   const float *hs_p = hs.data_ptr<float>(), *cs_p = cs.data_ptr<float>();
   const float* gates_p = gates.data_ptr<float>();
@@ -614,7 +654,7 @@ std::vector<torch::Tensor> backward(torch::Tensor grad_hs, torch::Tensor x_ones,
       const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
       const DzView dz_rows = need_dx ? DzView{dz_p + s.row(b0, 0, d) * G, L * D * G, D * G}
                                      : DzView{own, L * G, G};
-      LSTMCAST_DISPATCH(backward_rows, kind, s, d, b0, std::min(ROWS, B - b0), grad_p, x_p,
+      LSTMCAST_DISPATCH(backward_rows, kind, s, d, b0, std::min(ROWS, B - b0), grad_out, x_p,
                         Gp, w_p + d * G * Up, Up, hs_p, cs_p, gates_p, dz_rows,
                         slot + d * (I + 1) * Gp, slot + in_size + d * U * Gp)
     }

@@ -145,25 +145,29 @@ def supports(activation: str, dtype: torch.dtype) -> bool:
 class CompiledLayer(torch.autograd.Function):
     """A whole Keras LSTM layer, forward and backward, in C++ (see cpu_lstm.cpp).
 
-    apply(x (B, L, I), activation, *weights) -> every hidden state (B, L, D, U), where weights
-    are nn.LSTM's (w_ih, w_hh, b_ih, b_hh) for each direction in turn.
+    apply(x (B, L, I), activation, all_steps, *weights) -> every hidden state (B, L, D, U) when
+    `all_steps`, else each direction's state after its last step (B, D, U), where weights are
+    nn.LSTM's (w_ih, w_hh, b_ih, b_hh) for each direction in turn. The backward pass gets the
+    gradient of just what was returned: no (B, L, D, U) of zeros for the steps not output.
     """
 
     @staticmethod
-    def forward(ctx: Any, x: Tensor, activation: str, *weights: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, x: Tensor, activation: str, all_steps: bool, *weights: Tensor) -> Tensor:  # type: ignore[override]
         code = CODES[activation]
         hs, cs, gates, x_ones = load().forward(x, list(weights), code)  # type: ignore[union-attr]
         ctx.save_for_backward(x_ones, hs, cs, gates, *weights)
-        ctx.code = code
-        return hs
+        ctx.code, ctx.all_steps = code, all_steps
+        if all_steps:
+            return hs
+        return torch.stack([hs[:, -1, 0]] + ([hs[:, 0, 1]] if hs.shape[2] == 2 else []), dim=1)
 
     @staticmethod
-    def backward(ctx: Any, grad_hs: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         x_ones, hs, cs, gates, *weights = ctx.saved_tensors
         dx, *per_direction = load().backward(  # type: ignore[union-attr]
-            grad_hs, x_ones, weights, hs, cs, gates, ctx.code, ctx.needs_input_grad[0]
+            grad, x_ones, weights, hs, cs, gates, ctx.code, ctx.needs_input_grad[0], ctx.all_steps
         )
-        grads: list[Tensor | None] = [dx, None]
+        grads: list[Tensor | None] = [dx, None, None]
         for d in range(len(weights) // 4):
             dw_ih, dw_hh, dbias = per_direction[3 * d : 3 * d + 3]
             grads += [dw_ih, dw_hh, dbias, dbias]  # b_ih and b_hh enter as their sum
@@ -176,11 +180,7 @@ def layer(x: Tensor, activation: str, weights: Sequence[Tensor], all_steps: bool
     the forward pass alone (`infer`), which keeps neither the states nor the gates that the
     backward pass would read: the same floats, ~13% less time at batch 10,000."""
     if torch.is_grad_enabled() and (x.requires_grad or any(w.requires_grad for w in weights)):
-        hs = CompiledLayer.apply(x, activation, *weights)
-        if all_steps:
-            return hs
-        last = [hs[:, -1, 0]] + ([hs[:, 0, 1]] if hs.shape[2] == 2 else [])
-        return torch.stack(last, dim=1)
+        return CompiledLayer.apply(x, activation, all_steps, *weights)
     return load().infer(x, list(weights), CODES[activation], all_steps)  # type: ignore[union-attr]
 
 
