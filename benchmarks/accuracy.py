@@ -35,12 +35,23 @@ DATASETS = {  # name -> protocol
     "exchange_rate": "ratio",
 }
 ENSEMBLE = "seglstm@ens5"  # 5 seglstm members trained as one model (--ensemble 5)
-MODELS = ("repeat_last", "mean", "linear", "simple", "stacked", "bidirectional", "seglstm", ENSEMBLE)
+MODELS = (
+    "repeat_last",
+    "mean",
+    "linear",
+    "simple",
+    "stacked",
+    "bidirectional",
+    "seglstm",
+    ENSEMBLE,
+)
 
 
 def model_and_options(name: str) -> tuple[str, dict[str, Any]]:
     """The library's model name behind a table name, and the options that name adds."""
     return ("seglstm", {"ensemble": 5}) if name == ENSEMBLE else (name, {})
+
+
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 
 
@@ -121,7 +132,13 @@ def run(args: argparse.Namespace, cache: Path) -> None:
                         if args.epochs:
                             options["epochs"] = args.epochs
                         row = run_one(
-                            data, model, horizon, lookback, seed, device=args.device, options=options
+                            data,
+                            model,
+                            horizon,
+                            lookback,
+                            seed,
+                            device=args.device,
+                            options=options,
                         )
                         row.update(  # the table's name: seglstm@ens5, not seglstm
                             {k: v for k, v in wanted.items() if k != "options"},
