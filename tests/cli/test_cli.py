@@ -176,3 +176,19 @@ def test_progress_is_one_plain_line_per_epoch_when_not_a_terminal(csv_file, tmp_
     lines = [line for line in result.stderr.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == ["1/3", "2/3", "3/3"]
     assert "train " in lines[0] and "val " in lines[0]
+
+
+@pytest.mark.parametrize(
+    "command, extra",
+    [("compare", ["--models", "repeat_last,mean"]), ("tune", ["--trials", "1", "--out", "OUT"])],
+)
+def test_compare_and_tune_refuse_memmap_before_writing_anything(csv_file, tmp_path, command, extra):
+    """They read the data into memory once for every model or trial: --memmap is refused in
+    one line (it said the CSV was 'in memory already'), and tune opens no study for it."""
+    out = tmp_path / "out"
+    args = [str(out) if a == "OUT" else a for a in extra]
+    result = invoke(command, csv_file, *args, "--memmap", "--epochs", "1")
+    assert result.exit_code == 2, result.output
+    assert f"--memmap is not supported by {command} yet" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not out.exists()

@@ -94,6 +94,11 @@ def tune(
             "--future-covariates, --static, --calendar, --holidays and --id-embedding are not "
             "supported by tune yet (train takes them)"
         )
+    if config.memmap:  # before the study is opened: nothing is written for a refused run
+        raise ConfigError(
+            "tune reads the data into memory once for all its trials; --memmap is not "
+            "supported by tune yet (train and backtest take it): drop --memmap"
+        )
     dataset = read_dataset(data, Columns.of(config))  # the one read of the data
     series = dataset.series
     if config.lookback is None:  # not searched either: chosen from the data as train does
