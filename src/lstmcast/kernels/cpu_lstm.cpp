@@ -145,6 +145,7 @@ struct Stretch {
   int64_t ldb;
 };
 constexpr int MAX_STRETCHES = 4;
+static_assert(ROWS <= MAX_STRETCHES, "the kernel gradients take a stretch per batch row");
 
 // out[r, 0:V*NV] (+)= sum over stretches and k of a[r, k] * b[k, 0:V*NV] for R rows, the
 // accumulators in registers (zero first when `zero`, else out's values).
