@@ -92,6 +92,16 @@ def check_config(config: RunConfig) -> None:
         )
 
 
+def refuse_in_memory_command(config: RunConfig, command: str, each: str) -> None:
+    """Commands that read the data into memory once for `each` of their runs (compare's models,
+    tune's trials) take no --memmap yet: one line that says so, before anything is written."""
+    if config.memmap:
+        raise ConfigError(
+            f"{command} reads the data into memory once for all its {each}; --memmap is not "
+            f"supported by {command} yet (train and backtest take it): drop --memmap"
+        )
+
+
 def map_for(
     config: RunConfig,
     data: DataLike | Dataset | MappedTable,

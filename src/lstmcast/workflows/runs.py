@@ -28,7 +28,7 @@ from lstmcast.config import RunConfig
 from lstmcast.data.mapped import MappedTable, Progress
 from lstmcast.engine import distributed
 from lstmcast.engine.training import Callback
-from lstmcast.errors import ConfigError, LstmcastError, TrainingError
+from lstmcast.errors import LstmcastError, TrainingError
 from lstmcast.evaluation.backtest import Backtest, forecast_frame
 from lstmcast.evaluation.plots import plot_forecasts, plot_future
 from lstmcast.files import (
@@ -268,11 +268,7 @@ def compare_models(
     `on_model(name)` is called before each one trains (for progress output). With `out_dir`,
     each run goes to `out_dir/<model>/` and the rows to `out_dir/comparison.json`, all of it
     swapped in at once when the last model is done."""
-    if base.memmap:
-        raise ConfigError(
-            "compare reads the data into memory once for all its models; --memmap is not "
-            "supported by compare yet (train and backtest take it): drop --memmap"
-        )
+    mapped.refuse_in_memory_command(base, "compare", "models")
     dataset = read_dataset(data, Columns.of(base))
     configs = check_models(dataset, base, names)
     if out_dir is None:

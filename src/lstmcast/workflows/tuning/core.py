@@ -23,7 +23,7 @@ from lstmcast.data import TimeSeries
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError
 from lstmcast.files import check_output_dir, staged_directory
-from lstmcast.workflows import defaults
+from lstmcast.workflows import defaults, mapped
 from lstmcast.workflows.fitting import Columns, DataLike, read_dataset, split_for
 from lstmcast.workflows.forecaster import Forecaster
 from lstmcast.workflows.tuning.folds import Fold, check_folds, fit_fold, fold_ranges
@@ -94,11 +94,7 @@ def tune(
             "--future-covariates, --static, --calendar, --holidays and --id-embedding are not "
             "supported by tune yet (train takes them)"
         )
-    if config.memmap:  # before the study is opened: nothing is written for a refused run
-        raise ConfigError(
-            "tune reads the data into memory once for all its trials; --memmap is not "
-            "supported by tune yet (train and backtest take it): drop --memmap"
-        )
+    mapped.refuse_in_memory_command(config, "tune", "trials")  # before the study opens
     dataset = read_dataset(data, Columns.of(config))  # the one read of the data
     series = dataset.series
     if config.lookback is None:  # not searched either: chosen from the data as train does
