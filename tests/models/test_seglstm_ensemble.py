@@ -130,3 +130,85 @@ def test_what_an_ensemble_does_not_take_is_refused_in_one_line(options, message)
         lstmcast.Forecaster(**{"model": "seglstm", "epochs": 1, "ensemble": 2, **options}).fit(
             frame()
         )
+
+
+def _train_ensemble(epochs: int, checkpoint=None, callbacks=()):
+    from lstmcast.engine.training import train
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    t = np.arange(260)
+    series = np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.3, (2, 260))
+    series = torch.from_numpy(series.T.astype(np.float32))
+    config = make_config(
+        {
+            "model": "seglstm",
+            "lookback": 28,
+            "horizon": 5,
+            "ensemble": 3,
+            "epochs": epochs,
+            "patience": 2,
+            "lr": 0.1,
+            "seed": 0,
+        }
+    )
+    model = models.build("seglstm", 2, members=3, **SIZES)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    val = np.arange(190, 227)
+    result = train(
+        model,
+        series,
+        np.arange(0, 180),
+        val,
+        config,
+        n_targets=2,
+        callbacks=callbacks,
+        checkpoint=checkpoint,
+    )
+    return model, result, series, val, initial
+
+
+def _member_val_losses(state, series, val) -> list[float]:
+    """Each member's validation MSE with the weights `state`."""
+    scratch = models.build("seglstm", 2, members=3, **SIZES).eval()
+    scratch.load_state_dict(state)
+    starts = torch.as_tensor(val)
+    x = torch.stack([series[s : s + 28] for s in starts])
+    y = torch.stack([series[s + 28 : s + 33] for s in starts])
+    scratch.every_member = True
+    with torch.no_grad():
+        every = scratch(x)
+    return [float(nn.functional.mse_loss(every[..., k], y)) for k in range(3)]
+
+
+def test_each_member_keeps_the_weights_of_its_own_best_validation_epoch():
+    snapshots: list[dict] = []
+
+    def snapshot(epoch):
+        snapshots.append({k: v.detach().clone() for k, v in epoch.model.state_dict().items()})
+
+    model, result, series, val, initial = _train_ensemble(40, callbacks=[snapshot])
+    states = [initial, *snapshots]  # index = epoch
+    losses = np.array([_member_val_losses(s, series, val) for s in states])  # (epochs+1, K)
+    expected = [int(np.argmin(losses[:, k])) for k in range(3)]
+    assert result.member_best_epochs == expected
+    assert len(set(expected)) > 1  # (with this seed the members peak at different epochs)
+    for k, epoch in enumerate(expected):
+        for name, tensor in model.state_dict().items():
+            assert torch.equal(tensor[k], states[epoch][name][k]), (k, name)
+    # training went on until the last member had gone `patience` epochs without improving
+    assert result.stopped == "early_stopping" and len(result.history) == max(expected) + 2
+    assert result.best_epoch == max(expected)
+    assert "one per member" in result.message
+
+
+def test_an_interrupted_ensemble_resumes_to_the_uninterrupted_result(tmp_path):
+    from lstmcast.engine.checkpoint import Checkpoint
+
+    straight, done, *_ = _train_ensemble(8, Checkpoint(tmp_path / "a", "x"))
+    _train_ensemble(3, Checkpoint(tmp_path / "b", "x"))
+    resumed, again, *_ = _train_ensemble(8, Checkpoint(tmp_path / "b", "x", resume=True))
+    assert again.member_best_epochs == done.member_best_epochs
+    assert [h["epoch"] for h in again.history] == [h["epoch"] for h in done.history]
+    for name, tensor in straight.state_dict().items():
+        assert torch.equal(tensor, resumed.state_dict()[name]), name

@@ -178,11 +178,15 @@ def _join_optimizer(content: dict[str, Any], tensors: dict[str, torch.Tensor]) -
 
 
 def _json_number(value: Any) -> Any:
-    """inf and NaN as strings (JSON has neither)."""
+    """inf and NaN as strings (JSON has neither), in lists too."""
+    if isinstance(value, list):
+        return [_json_number(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
 
 
 def _from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
     return float(value) if value in ("inf", "-inf", "nan") else value

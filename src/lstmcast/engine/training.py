@@ -3,10 +3,12 @@
 The scaled series lives as one tensor on the training device; each batch is gathered there by
 index from a shuffled list of window starts, so no window array and no DataLoader exist.
 Every epoch: shuffle, step through all training windows (the last partial batch included),
-measure the validation loss, keep the best weights, stop early. An epoch that diverges (loss
-not finite, or EXPLODE_FACTOR times the starting loss) is undone: training goes on from the
-best weights so far with a fresh optimizer at LR_CUT times the learning rate, at most
-`divergence_retries` times, and then stops with a message.
+measure the validation loss, keep the best weights, stop early. An ensemble trained as one
+model (`config.members` K > 1, every weight with a leading member axis) keeps each member's
+own best epoch and patience, as if it were trained alone (`MemberBest`). An epoch that
+diverges (loss not finite, or EXPLODE_FACTOR times the starting loss) is undone: training goes
+on from the best weights so far with a fresh optimizer at LR_CUT times the learning rate, at
+most `divergence_retries` times, and then stops with a message.
 
 Callbacks (`callbacks=[...]`) are the loop's one seam: each receives an `Epoch` after every
 epoch, with the optimizer that trains the next one, so a learning-rate schedule, logging, a
@@ -88,8 +90,10 @@ class TrainResult:
     message: str = ""
     device: str = "cpu"
     seconds: float = 0.0
+    member_best_epochs: list[int] = field(default_factory=list)  # an ensemble's, per member
 
     def to_dict(self) -> dict[str, object]:
+        members = {"member_best_epochs": self.member_best_epochs} if self.member_best_epochs else {}
         return {
             "epochs_run": len(self.history),
             "best_epoch": self.best_epoch,
@@ -99,6 +103,7 @@ class TrainResult:
             "device": self.device,
             "seconds": round(self.seconds, 3),
             "history": [{k: _finite_or_none(v) for k, v in row.items()} for row in self.history],
+            **members,
         }
 
     @classmethod
@@ -119,7 +124,48 @@ class TrainResult:
             message=str(d.get("message", "")),
             device=str(d.get("device", "cpu")),
             seconds=float(d.get("seconds", 0.0)),
+            member_best_epochs=[int(e) for e in d.get("member_best_epochs") or []],
         )
+
+
+@dataclass
+class MemberBest:
+    """Early stopping for an ensemble trained as one model: member k keeps the weights of the
+    epoch where its own validation loss was lowest (slice k of every state tensor) and counts
+    its own epochs without improvement, so each member stops as if it were trained alone;
+    training ends when the last one has run out of patience."""
+
+    losses: list[float]  # each member's best validation loss
+    epochs: list[int]  # the epoch it was reached in (0: the initial weights)
+    bad: list[int]  # epochs since then
+
+    @classmethod
+    def start(cls, losses: Sequence[float]) -> MemberBest:
+        return cls([float(v) for v in losses], [0] * len(losses), [0] * len(losses))
+
+    def update(
+        self,
+        epoch: int,
+        losses: Sequence[float],
+        state: dict[str, torch.Tensor],
+        best_state: dict[str, torch.Tensor],
+    ) -> None:
+        """Copy into `best_state` the members of `state` whose loss improved."""
+        for k, loss in enumerate(losses):
+            if loss < self.losses[k]:
+                self.losses[k], self.epochs[k], self.bad[k] = float(loss), epoch, 0
+                for name, tensor in state.items():
+                    best_state[name][k].copy_(tensor[k])
+            else:
+                self.bad[k] += 1
+
+    def counters(self) -> dict[str, list[float] | list[int]]:
+        return {"member_best": self.losses, "member_epochs": self.epochs, "member_bad": self.bad}
+
+    @classmethod
+    def from_counters(cls, c: dict[str, Any]) -> MemberBest:
+        losses = [float(v) for v in c["member_best"]]
+        return cls(losses, [int(v) for v in c["member_epochs"]], [int(v) for v in c["member_bad"]])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -247,7 +293,8 @@ def train(
     # a quantile head trains (and early-stops) on the pinball loss of its own levels
     quantiles = tuple(getattr(getattr(model, "config", None), "quantiles", None) or ())
     loss_fn = make_loss(config.loss, quantiles)
-    if getattr(getattr(model, "config", None), "members", 1) > 1:  # an ensemble trained as one
+    ensemble = _ensemble(model)
+    if ensemble is not None:  # an ensemble trained as one: every member's own loss
         from lstmcast.models.seglstm_ensemble import MemberLoss
 
         loss_fn = MemberLoss(loss_fn)
@@ -265,20 +312,39 @@ def train(
         return loss_fn(net(*inputs), targets)
 
     @torch.no_grad()
-    def mean_loss(starts: torch.Tensor) -> float:
-        """The mean loss of windows `starts`; under DDP each rank scores its part."""
+    def scores(starts: torch.Tensor) -> tuple[float, list[float]]:
+        """The mean loss of windows `starts` (of an ensemble's mean forecast), and each
+        member's own (empty for one model); under DDP each rank scores its part."""
         model.eval()
         part = share.part(starts)
-        total = torch.zeros((), device=device)
+        K = 0 if ensemble is None else ensemble.config.members
+        total = torch.zeros(1 + K, device=device)
         for i in range(0, len(part), EVAL_BATCH):
             chunk = part[i : i + EVAL_BATCH]
-            total += window_loss(chunk) * len(chunk)
+            if ensemble is None:
+                total[0] += window_loss(chunk) * len(chunk)
+                continue
+            inputs = gather_batch(series, chunk, lookback, horizon, layout)
+            targets = gather_targets(series, chunk, lookback, horizon, n_targets)
+            ensemble.every_member = True
+            try:
+                every = model(*inputs)  # (B, H, V, K)
+            finally:
+                ensemble.every_member = False
+            total[0] += loss_fn(ensemble.mean(every), targets) * len(chunk)
+            for k in range(K):
+                total[1 + k] += loss_fn(every[..., k], targets) * len(chunk)
         model.train()
-        return float(distributed.all_sum(total)) / max(len(starts), 1)
+        losses = (distributed.all_sum(total) / max(len(starts), 1)).tolist()
+        return losses[0], losses[1:]
+
+    def mean_loss(starts: torch.Tensor) -> float:
+        return scores(starts)[0]
 
     # The starting point is a candidate too: a run that diverges at once keeps its initial weights.
-    start_loss = mean_loss(score_idx)
+    start_loss, start_members = scores(score_idx)
     best_state = copy.deepcopy(model.state_dict())
+    members = MemberBest.start(start_members) if ensemble is not None else None
     result.best_val_loss, result.best_epoch = start_loss, 0
     reference = max(start_loss, 1e-8)
     bad_epochs = 0
@@ -333,6 +399,8 @@ def train(
         result.best_epoch, result.best_val_loss = int(c["best_epoch"]), float(c["best_val"])
         result.stopped, result.message = str(c["stopped"]), str(c["message"])
         result.history = saved.history
+        if members is not None and "member_best" in c:  # (older checkpoints: the mean's)
+            members = MemberBest.from_counters(c)
         optimizer = fresh_optimizer(lr)
         optimizer.load_state_dict(saved.optimizer)
         run_epoch = epoch_runner(optimizer)
@@ -357,6 +425,7 @@ def train(
             "stopped": result.stopped,
             "message": result.message,
             "finished": done,
+            **(members.counters() if members is not None else {}),
         }
         state = TrainState(
             epoch, model.state_dict(), best_state, optimizer.state_dict(), rng, counters
@@ -392,7 +461,7 @@ def train(
             # every rank decides on the same (all-reduced) losses, so all stop together
             train_loss = float(distributed.all_sum(running)) / len(order)
             diverged = not math.isfinite(train_loss) or train_loss > EXPLODE_FACTOR * reference
-            val_loss = math.nan if diverged else mean_loss(score_idx)
+            val_loss, member_losses = (math.nan, []) if diverged else scores(score_idx)
             result.history.append(
                 {
                     "epoch": epoch,
@@ -415,6 +484,8 @@ def train(
                     f"epoch {result.best_epoch}'s weights at lr {lr:.3g}"
                 )
                 bad_epochs += 1
+                if members is not None:
+                    members.bad = [b + 1 for b in members.bad]
                 save(epoch, done=False)
                 continue
             if diverged or not math.isfinite(val_loss):
@@ -424,7 +495,12 @@ def train(
                 result.message = _divergence_message(epoch, train_loss, result, config, peak)
                 save(epoch, done=True)
                 break
-            if val_loss < result.best_val_loss:
+            if members is not None:  # each member its own best epoch and patience
+                members.update(epoch, member_losses, model.state_dict(), best_state)
+                bad_epochs = min(members.bad)
+                if val_loss < result.best_val_loss:  # what callbacks see: the mean's best
+                    result.best_val_loss, result.best_epoch = val_loss, epoch
+            elif val_loss < result.best_val_loss:
                 result.best_val_loss, result.best_epoch = val_loss, epoch
                 best_state = copy.deepcopy(model.state_dict())
                 bad_epochs = 0
@@ -438,9 +514,12 @@ def train(
                     run_epoch = epoch_runner(optimizer)
             if config.patience and bad_epochs >= config.patience:
                 result.stopped = "early_stopping"
+                kept = f"epoch {result.best_epoch}"
+                if members is not None:
+                    kept = "epochs " + ", ".join(map(str, members.epochs)) + " (one per member)"
                 result.message = (
                     f"stopped early after epoch {epoch}: no validation improvement for "
-                    f"{config.patience} epochs; kept epoch {result.best_epoch}"
+                    f"{config.patience} epochs; kept {kept}"
                 )
                 save(epoch, done=True)
                 break
@@ -451,9 +530,19 @@ def train(
     if recoveries:
         result.message = "; ".join([*recoveries, result.message] if result.message else recoveries)
     model.load_state_dict(best_state)
+    if members is not None:  # the members' best epochs together: score the mean they make
+        result.member_best_epochs = list(members.epochs)
+        result.best_epoch = max(members.epochs)
+        result.best_val_loss = mean_loss(score_idx)
     model.eval()
     result.seconds = round(time.perf_counter() - started, 3)  # what to_dict keeps
     return result
+
+
+def _ensemble(model: nn.Module) -> Any:
+    """The ensemble trained as one model inside `model` (`config.members` > 1), else None."""
+    core = getattr(model, "core", model)  # inside a covariate wrapper
+    return core if getattr(getattr(core, "config", None), "members", 1) > 1 else None
 
 
 def _load_shared(checkpoint: Checkpoint, device: torch.device) -> TrainState | None:

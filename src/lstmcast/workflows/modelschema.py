@@ -281,6 +281,7 @@ SCHEMA = record(
                 "device": string(),
                 "seconds": number(0),
                 "history": sequence(mapping(nullable(number()))),
+                "member_best_epochs": sequence(integer(0), max_len=64),
             },
         ),
         "n_train_windows": integer(),
