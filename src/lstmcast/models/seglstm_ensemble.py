@@ -14,6 +14,7 @@ training); with `every_member` set it gives all of them (their spread, their own
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import torch
 from torch import Tensor, nn
@@ -86,10 +87,12 @@ class SegLSTMEnsemble(nn.Module):
         bias = (self.b_ih + self.b_hh)[:, None]  # (K, 1, 4D)
         from_input = torch.baddbmm(bias, e, self.w_ih).view(K, R, N, 4 * D)
         h = c = x.new_zeros(K, R, D)
-        for n in range(N):  # the encoder: one batched step for all members
+        # unbind, not from_input[:, :, n]: the backward then stacks the steps' gradients once
+        # instead of filling a zero (K, R, N, 4D) gradient for each step
+        for n, step in enumerate(from_input.unbind(2)):  # the encoder: all members at once
             # from the zero state the recurrent product and f * c are zeros: skipped (the
             # same floats, a quarter less work at 4 segments)
-            gates = from_input[:, :, n] + torch.bmm(h, self.w_hh) if n else from_input[:, :, 0]
+            gates = step + torch.bmm(h, self.w_hh) if n else step
             i, f, g, o = gates.chunk(4, dim=-1)
             c = f.sigmoid() * c + i.sigmoid() * g.tanh() if n else i.sigmoid() * g.tanh()
             h = o.sigmoid() * c.tanh()  # (K, R, D)
@@ -102,11 +105,15 @@ class SegLSTMEnsemble(nn.Module):
         )
         query_gates = torch.bmm(queries.reshape(K, T * M, D), self.w_ih).view(K, 1, T, M, 4 * D)
         state_gates = torch.baddbmm(bias, h, self.w_hh).view(K, B, T, 1, 4 * D)
-        gates = query_gates + state_gates  # (K, B, T, M, 4D)
+        terms = [query_gates, state_gates]
         if self.context_w is not None and self.context_b is not None and context is not None:
             queried = torch.matmul(context, self.context_w) + self.context_b[:, None]  # (K, B, D)
-            gates = gates + torch.bmm(queried, self.w_ih).view(K, B, 1, 1, 4 * D)
-        i, f, g, o = gates.chunk(4, dim=-1)
+            terms.append(torch.bmm(queried, self.w_ih).view(K, B, 1, 1, 4 * D))
+        # Each gate (K, B, T, M, D) is the sum of its terms' chunks: the backward reduces each
+        # gradient over its term's broadcast axes first, and never builds and cuts up a
+        # (K, B, T, M, 4D) gradient of all four
+        chunks = [term.chunk(4, dim=-1) for term in terms]  # each term's i, f, g, o parts
+        i, f, g, o = (functools.reduce(torch.add, [c[j] for c in chunks]) for j in range(4))
         c_out = f.sigmoid() * c.view(K, B, T, 1, D) + i.sigmoid() * g.tanh()
         h_out = self.dropout(o.sigmoid() * c_out.tanh())  # (K, B, T, M, D)
         y = torch.baddbmm(self.head_b[:, None], h_out.reshape(K, B * T * M, D), self.head_w)
