@@ -192,3 +192,16 @@ def test_compare_and_tune_refuse_memmap_before_writing_anything(csv_file, tmp_pa
     assert f"--memmap is not supported by {command} yet" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_an_ensemble_run_says_each_members_best_epoch(csv_file, tmp_path):
+    run = tmp_path / "run"
+    result = invoke(
+        "train", csv_file, "--model", "seglstm", "--ensemble", "2", "--lookback", "12",
+        "--epochs", "3", "--out", run, "--quiet",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    training = json.loads((run / "metrics.json").read_text())["training"]
+    epochs = training["member_best_epochs"]
+    assert len(epochs) == 2 and training["best_epoch"] == max(epochs)
+    assert f"members' best epochs {epochs[0]}, {epochs[1]}" in result.output

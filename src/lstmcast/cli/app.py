@@ -700,6 +700,9 @@ def print_metrics(metrics: dict[str, Any]) -> None:
             f"member MSE (scaled) {_fmt(min(mse))}-{_fmt(max(mse))}, spread "
             f"{_fmt(members['spread_scaled'])}"
         )
+        epochs = (metrics.get("training") or {}).get("member_best_epochs")
+        if epochs:  # each member kept its own best validation epoch
+            line += f"; members' best epochs {', '.join(map(str, epochs))}"
         if members["dropped_on_validation"]:
             line += f"; dropped on validation (blew up): {members['dropped_on_validation']}"
         if members["far_off"]:
