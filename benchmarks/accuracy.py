@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import write_section
+from common import commit, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -145,6 +145,7 @@ def run(args: argparse.Namespace, cache: Path) -> None:
                             machine=machine(row["device"]),
                             command=command,
                             date=dt.date.today().isoformat(),
+                            commit=commit(),
                         )
                         with cache.open("a") as handle:
                             handle.write(json.dumps(row) + "\n")

@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import time
 import warnings
@@ -44,7 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import write_section
+from common import commit, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
@@ -215,29 +214,6 @@ def read_cache(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def commit() -> str:
-    """The commit of the lstmcast that is imported, with '+dirty' when its src/ differs from
-    it; for a copy outside git (e.g. a snapshot on PYTHONPATH), the first line of the file
-    PROVENANCE beside its src/."""
-    import lstmcast
-
-    root = Path(lstmcast.__file__).resolve().parents[2]
-    if (root / "PROVENANCE").is_file():
-        return (root / "PROVENANCE").read_text().strip().splitlines()[0]
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "src"],
-            capture_output=True, text=True, check=True,
-        ).stdout.strip()  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("+dirty" if dirty else "")
 
 
 def options_for(series: Series, model: str, horizon: int, seed: int, args: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""What the benchmark scripts share: the machine line, peak RSS, and one measurement per
-subprocess (so each one's peak memory and warm-up are its own)."""
+"""What the benchmark scripts share: the machine line, the commit measured, peak RSS, and one
+measurement per subprocess (so each one's peak memory and warm-up are its own)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,29 @@ def machine() -> str:
         f"{torch.get_num_threads()} torch threads, torch {torch.__version__}, "
         f"lstmcast {__version__}"
     )
+
+
+def commit() -> str:
+    """The commit of the lstmcast that is imported, with '+dirty' when its src/ differs from
+    it; for a copy outside git (e.g. a snapshot on PYTHONPATH), the first line of the file
+    PROVENANCE beside its src/."""
+    import lstmcast
+
+    root = Path(lstmcast.__file__).resolve().parents[2]
+    if (root / "PROVENANCE").is_file():
+        return (root / "PROVENANCE").read_text().strip().splitlines()[0]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "src"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
 
 
 def peak_rss_mb() -> float:
