@@ -306,10 +306,14 @@ def train(
 
     layout = layout or Layout.plain(series.shape[1], n_targets)
 
-    def window_loss(starts: torch.Tensor, net: nn.Module = model) -> torch.Tensor:
+    def forecast(starts: torch.Tensor, net: nn.Module = model) -> tuple[torch.Tensor, ...]:
+        """(the forecasts, the targets (B, H, V)) of windows `starts`."""
         inputs = gather_batch(series, starts, lookback, horizon, layout)  # (x (B, L, F), ...)
-        targets = gather_targets(series, starts, lookback, horizon, n_targets)  # (B, H, V)
-        return loss_fn(net(*inputs), targets)
+        targets = gather_targets(series, starts, lookback, horizon, n_targets)
+        return net(*inputs), targets
+
+    def window_loss(starts: torch.Tensor, net: nn.Module = model) -> torch.Tensor:
+        return loss_fn(*forecast(starts, net))
 
     @torch.no_grad()
     def scores(starts: torch.Tensor) -> tuple[float, list[float]]:
@@ -319,21 +323,20 @@ def train(
         part = share.part(starts)
         K = 0 if ensemble is None else ensemble.config.members
         total = torch.zeros(1 + K, device=device)
-        for i in range(0, len(part), EVAL_BATCH):
-            chunk = part[i : i + EVAL_BATCH]
-            if ensemble is None:
-                total[0] += window_loss(chunk) * len(chunk)
-                continue
-            inputs = gather_batch(series, chunk, lookback, horizon, layout)
-            targets = gather_targets(series, chunk, lookback, horizon, n_targets)
-            ensemble.every_member = True
-            try:
-                every = model(*inputs)  # (B, H, V, K)
-            finally:
+        if ensemble is not None:
+            ensemble.every_member = True  # forecasts (B, H, V, K): the mean and each member
+        try:
+            for i in range(0, len(part), EVAL_BATCH):
+                chunk = part[i : i + EVAL_BATCH]
+                predicted, targets = forecast(chunk)
+                if ensemble is not None:
+                    for k in range(K):
+                        total[1 + k] += loss_fn(predicted[..., k], targets) * len(chunk)
+                    predicted = ensemble.mean(predicted)
+                total[0] += loss_fn(predicted, targets) * len(chunk)
+        finally:
+            if ensemble is not None:
                 ensemble.every_member = False
-            total[0] += loss_fn(ensemble.mean(every), targets) * len(chunk)
-            for k in range(K):
-                total[1 + k] += loss_fn(every[..., k], targets) * len(chunk)
         model.train()
         losses = (distributed.all_sum(total) / max(len(starts), 1)).tolist()
         return losses[0], losses[1:]
