@@ -80,6 +80,7 @@ class IntervalMethod(StrEnum):
     quantile = "quantile"  # a quantile head trained with the pinball loss
     cqr = "cqr"  # the quantile head, conformalised on validation
     mc_dropout = "mc-dropout"  # stochastic passes with dropout on
+    spread = "spread"  # conformal on residuals over an ensemble's member spread
 
 
 class Part(StrEnum):

@@ -151,6 +151,12 @@ class RunConfig:
                 f"The 'adaptive_gamma' parameter adapts conformal intervals; it needs "
                 f"--interval-method conformal or cqr. Got {self.interval_method!r}."
             )
+        spread = self.interval_method == choices.IntervalMethod.spread
+        if self.intervals and spread and self.ensemble < 2:
+            raise ConfigError(
+                "--interval-method spread scales the intervals by the ensemble members' "
+                "spread; it needs --ensemble K with K >= 2 (or use --interval-method conformal)"
+            )
         if self.plot_step > self.horizon:
             raise ConfigError(
                 f"The 'plot_step' parameter must be an int in [1, horizon={self.horizon}]. "

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 import lstmcast
@@ -234,3 +235,81 @@ def test_an_adaptive_width_uses_only_outcomes_known_at_its_origin():
         adaptive_widths(calibration, 0.8, later)[0][: i + 1], widths[: i + 1]
     )
     assert not np.array_equal(adaptive_widths(calibration, 0.8, later)[0], widths)
+
+
+def test_spread_intervals_need_an_ensemble():
+    options = dict(lookback=24, epochs=1, intervals=(0.8,), interval_method="spread")
+    with pytest.raises(ConfigError, match="needs --ensemble K"):
+        lstmcast.Forecaster("seglstm", **options)
+    with pytest.raises(ConfigError, match="adaptive_gamma"):
+        lstmcast.Forecaster("seglstm", ensemble=3, adaptive_gamma=0.01, **options)
+
+
+def test_spread_band_is_a_validation_quotient_times_each_windows_spread(tmp_path):
+    from lstmcast.evaluation.intervals import conformal_quantile
+    from lstmcast.workflows.calibration import SPREAD_FLOOR, member_outputs
+
+    frame = noisy_sine(rows=700)
+    options = dict(lookback=24, horizon=2, epochs=2, ensemble=3, seed=0, intervals=(0.8,))
+    fc = lstmcast.Forecaster("seglstm", interval_method="spread", **options).fit(frame)
+    calibration = fc.state_.calibration
+    # the quotient is the conformal quantile of |residual| / (spread + floor) on validation,
+    # computed here from the members' own forecasts
+    fitted, (first, end) = fc.state_, fc.split_.val
+    values = frame[["y"]].to_numpy()
+    scaled = torch.from_numpy(fitted.scaler.transform_rows(values, np.zeros(len(values), int)))
+    starts = np.arange(first, end - 2 + 1) - 24  # every validation row is forecast
+    members = member_outputs(fitted.model, scaled.float(), starts, 24, fitted.layout, 2)
+    members = members.astype(np.float64)
+    actual = np.stack([scaled[s + 24 : s + 26].numpy() for s in starts]).astype(np.float64)
+    assert len(starts) == calibration.n_windows
+    spread = members.std(axis=-1)
+    floor = SPREAD_FLOOR * np.median(spread, axis=0)
+    scores = np.abs(actual - members.mean(axis=-1)) / (spread + floor)
+    np.testing.assert_allclose(calibration.spread_floor, floor, rtol=1e-5)
+    np.testing.assert_allclose(calibration.model[0], conformal_quantile(scores, 0.8), rtol=1e-4)
+    # the point forecast is the plain ensemble's; the band's width follows the spread
+    plain = lstmcast.Forecaster("seglstm", interval_method="conformal", **options).fit(frame)
+    table, other = fc.forecast_table(frame), plain.forecast_table(frame)
+    np.testing.assert_array_equal(table["forecast"], other["forecast"])
+    width = (table["upper_80"] - table["lower_80"])[table["step"] == 1]
+    assert width.std() > 0.05 * width.mean()  # conformal's is one width per step
+    assert (other["upper_80"] - other["lower_80"])[other["step"] == 1].std() < 1e-6
+    # on the validation windows it covers (at least) the level, as split-conformal promises
+    held = fc.forecast_table(frame, "val")
+    half = (held["upper_80"] - held["lower_80"]) / 2
+    assert ((held["actual"] - held["forecast"]).abs() <= half * (1 + 1e-5)).mean() >= 0.8
+    fc.save(tmp_path / "m")
+    loaded = lstmcast.load(tmp_path / "m", device="cpu")
+    np.testing.assert_array_equal(loaded.state_.calibration.spread_floor, calibration.spread_floor)
+    assert loaded.evaluate(frame)["intervals"] == fc.evaluate(frame)["intervals"]
+    future = loaded.predict(frame)
+    assert (future["y_lower_80"] < future["y"]).all() and (future["y"] < future["y_upper_80"]).all()
+
+
+def test_the_spread_calibration_reads_no_test_row():
+    frame = noisy_sine(rows=700)
+    options = dict(lookback=24, horizon=2, epochs=2, ensemble=3, seed=0, intervals=(0.8,))
+    fc = lstmcast.Forecaster("seglstm", interval_method="spread", **options)
+    calibration = fc.fit(frame).state_.calibration
+    changed = frame.copy()
+    changed.loc[fc.split_.test[0] :, "y"] *= 100.0  # the future, perturbed
+    again = lstmcast.Forecaster("seglstm", interval_method="spread", **options).fit(changed)
+    np.testing.assert_array_equal(calibration.model, again.state_.calibration.model)
+    np.testing.assert_array_equal(calibration.spread_floor, again.state_.calibration.spread_floor)
+
+
+def test_cli_spread_intervals_and_their_refusal(tmp_path):
+    data = tmp_path / "s.csv"
+    noisy_sine(rows=500).to_csv(data, index=False)
+    runner = CliRunner()
+    args = ["train", str(data), "--lookback", "24", "--epochs", "1", "--intervals", "0.8"]
+    args += ["--interval-method", "spread", "-q"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "x")])
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2 and len(lines) == 1 and "--ensemble K" in lines[0], result.stderr
+    result = runner.invoke(app, [*args, "--ensemble", "2", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["intervals"]["method"] == "spread"
+    assert metrics["intervals"]["model"]["overall"]["80%"]["width"] > 0

@@ -82,7 +82,8 @@ HELP: dict[str, str] = {
     "amp": "bf16 autocast (CUDA).",
     "intervals": "Prediction-interval levels, e.g. 0.8,0.95 (default: none).",
     "interval_method": "How intervals are made: conformal (any model), quantile or cqr (a "
-    "quantile head: lstm family, seglstm), mc-dropout (models with dropout).",
+    "quantile head: lstm family, seglstm), mc-dropout (models with dropout), spread "
+    "(conformal scaled by the members' spread; --ensemble K).",
     "quantiles": "The quantile head's levels, increasing, with 0.5 (default: those the "
     "intervals need).",
     "mc_samples": "Stochastic passes of mc-dropout.",

@@ -11,6 +11,11 @@ Every method gives central intervals at the requested levels, per target and hor
   windows' conformity scores max(lower - y, y - upper) (Romano et al., 2019).
 - mc-dropout: `mc_samples` passes with dropout on; the band is the samples' quantiles, the
   point forecast the ordinary (dropout off) forward pass, so point metrics do not change.
+- spread: an ensemble's (`--ensemble K`) normalised conformal band (Lei et al., 2018): the
+  validation residuals of the members' mean divided by the members' spread (their standard
+  deviation, plus a floor of SPREAD_FLOOR x its validation median per step and target), and
+  the band is the mean +- that quotient's conformal quantile x the window's own spread. The
+  guarantee is split-conformal's; the band widens where the members disagree.
 
 Adaptive conformal (`adaptive_gamma` > 0, conformal and cqr; Gibbs & Candes 2021): the guarantee
 assumes validation and test are exchangeable; under a shift it under- or over-covers. Then
@@ -47,6 +52,10 @@ CONFORMAL = IntervalMethod.conformal.value
 QUANTILE = IntervalMethod.quantile.value
 CQR = IntervalMethod.cqr.value
 MC_DROPOUT = IntervalMethod.mc_dropout.value
+SPREAD = IntervalMethod.spread.value
+# The spread is floored at this fraction of its validation median (per step and target): a
+# window where the members happen to agree gets a narrow band, never one of zero width.
+SPREAD_FLOOR = 0.1
 
 
 T = TypeVar("T")
@@ -78,6 +87,7 @@ class Calibration:
     gamma: float = 0.0  # adaptive conformal's step; 0 = off
     score_grid: np.ndarray | None = None  # (K, GRID, H, V) validation score quantiles
     calibration_end: int = 0  # the row after the validation split
+    spread_floor: np.ndarray | None = None  # (H, V) spread's floor (spread)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -91,6 +101,7 @@ class Calibration:
             "gamma": self.gamma,
             "score_grid": None if self.score_grid is None else self.score_grid.tolist(),
             "calibration_end": self.calibration_end,
+            "spread_floor": None if self.spread_floor is None else self.spread_floor.tolist(),
         }
 
     @classmethod
@@ -112,6 +123,9 @@ class Calibration:
                 if d.get("score_grid") is None
                 else np.asarray(d["score_grid"], dtype=np.float64),
                 calibration_end=int(d.get("calibration_end", 0)),
+                spread_floor=None
+                if d.get("spread_floor") is None
+                else np.asarray(d["spread_floor"], dtype=np.float64),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{where}: the interval calibration is malformed: {exc}") from exc
@@ -120,6 +134,12 @@ class Calibration:
             raise ModelFileError(
                 f"{where}: the interval calibration has widths of shape {naive.shape} for "
                 f"{len(levels)} levels"
+            )
+        floor = calibration.spread_floor
+        if floor is not None and (floor.shape != naive.shape[1:] or not (floor > 0).all()):
+            raise ModelFileError(
+                f"{where}: the interval calibration's spread_floor must be positive, of shape "
+                f"{naive.shape[1:]} (horizon, targets); got shape {floor.shape}"
             )
         return calibration
 
@@ -153,11 +173,13 @@ def has_dropout(model: nn.Module) -> bool:
 @dataclass
 class Outputs:
     """A model's forecasts of N windows: the point forecast (N, H, V) and, by method, the
-    quantiles (N, H, V, Q) of its head or mc-dropout's samples (S, N, H, V)."""
+    quantiles (N, H, V, Q) of its head, mc-dropout's samples (S, N, H, V) or an ensemble's
+    member spread (N, H, V)."""
 
     point: np.ndarray
     quantiles: np.ndarray | None = None
     samples: np.ndarray | None = None
+    spread: np.ndarray | None = None
 
 
 def model_outputs(
@@ -174,6 +196,11 @@ def model_outputs(
     """Forecast every window start; what besides the point forecast depends on `method`.
     `layout` and `horizon` say where a run's covariates known in advance are (see
     `lstmcast.engine.batching.Layout`; None: every column is an input)."""
+    if method == SPREAD:
+        members = need(
+            member_outputs(model, series, starts, lookback, layout, horizon), "ensemble members"
+        )
+        return ensemble_outputs(model, members)
     raw = predict_windows(model, series, starts, lookback, layout=layout, horizon=horizon)
     if quantiles and raw.ndim == 4:  # a quantile head: (N, H, V, Q)
         return Outputs(raw[..., quantiles.index(0.5)], quantiles=raw)
@@ -183,6 +210,45 @@ def model_outputs(
             model, series, starts, lookback, mc_samples, layout, horizon
         )
     return outputs
+
+
+def member_outputs(
+    model: nn.Module,
+    series: torch.Tensor,
+    starts: np.ndarray,
+    lookback: int,
+    layout: Layout | None = None,
+    horizon: int = 1,
+) -> np.ndarray | None:
+    """Every ensemble member's forecasts of these windows, (N, H, V, K) as the model gives them
+    (scaled); None for a single model."""
+    from lstmcast.models import core
+    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
+
+    ensemble = core(model)
+    if not isinstance(ensemble, SegLSTMEnsemble):
+        return None
+    ensemble.every_member = True
+    try:
+        return predict_windows(model, series, starts, lookback, layout=layout, horizon=horizon)
+    finally:
+        ensemble.every_member = False
+
+
+def ensemble_outputs(model: nn.Module, members: np.ndarray) -> Outputs:
+    """The point forecast (the kept members' mean, as the model computes it) and the kept
+    members' spread (their standard deviation) from every member's forecasts (N, H, V, K)."""
+    from lstmcast.models import core
+    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
+
+    ensemble = core(model)
+    if not isinstance(ensemble, SegLSTMEnsemble) or members.ndim != 4:  # no windows
+        return Outputs(members, spread=members.astype(np.float64))
+    keep = ensemble.keep.cpu().numpy() > 0
+    with torch.no_grad():
+        point = ensemble.mean(torch.from_numpy(members).to(ensemble.keep.device))
+    spread = members[..., keep].astype(np.float64).std(axis=-1)
+    return Outputs(point.cpu().numpy(), spread=spread)
 
 
 def dropout_samples(
@@ -273,6 +339,13 @@ def calibrate(
         scores = np.abs(actual - point)
         calibration.model = np.stack([conformal_quantile(scores, level) for level in levels])
         _keep_scores(calibration, [scores] * len(levels), config, val_starts)
+    if method == SPREAD:
+        outputs = model_outputs(model, series, val_starts, L, SPREAD, (), 0, layout, H)
+        spread = need(outputs.spread, "ensemble members' spread")
+        floor = np.maximum(SPREAD_FLOOR * np.median(spread, axis=0), 1e-8)  # (H, V)
+        scores = np.abs(actual - outputs.point) / (spread + floor)
+        calibration.model = np.stack([conformal_quantile(scores, level) for level in levels])
+        calibration.spread_floor = floor
     if method == CQR:
         head = need(
             model_outputs(model, series, val_starts, L, None, quantiles, 0, layout, H).quantiles,
@@ -379,6 +452,11 @@ def bands(
                 low, high = low - correction, high + correction
                 # a negative correction may not cross the band over itself
                 low, high = np.minimum(low, high), np.maximum(low, high)
+        elif calibration.method == SPREAD:
+            quotient = need(calibration.model, "spread multipliers")[k]
+            floor = need(calibration.spread_floor, "spread floor")
+            width = quotient * (need(outputs.spread, "ensemble members' spread") + floor)
+            low, high = point - width, point + width
         else:  # mc-dropout
             samples = need(outputs.samples, "mc-dropout samples")
             low = np.quantile(samples, (1 - level) / 2, axis=0)

@@ -45,13 +45,13 @@ from lstmcast.data.panel import (
     with_macro,
 )
 from lstmcast.data.validate import index_columns
-from lstmcast.engine.batching import Layout, gather_targets, predict_windows
+from lstmcast.engine.batching import Layout, gather_targets
 from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, TrainResult, train
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.baselines import BaselineState
 from lstmcast.models import CovariateSpec, embedding_width
-from lstmcast.workflows.calibration import Calibration, check_method
+from lstmcast.workflows.calibration import Calibration, check_method, member_outputs
 
 DataLike = str | Path | pd.DataFrame
 
@@ -504,18 +504,9 @@ def member_forecasts(
 ) -> np.ndarray | None:
     """Every ensemble member's forecasts of these windows, (N, H, V, K) float64 (scaled); None
     for a single model."""
-    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
-
-    core = models.core(model)
-    if not isinstance(core, SegLSTMEnsemble):
-        return None
-    core.every_member = True
-    try:
-        L, H = config.lookback_rows, config.horizon
-        predicted = predict_windows(model, tensor, starts, L, layout=layout, horizon=H)
-    finally:
-        core.every_member = False
-    return predicted.astype(np.float64)
+    L, H = config.lookback_rows, config.horizon
+    predicted = member_outputs(model, tensor, starts, L, layout, H)
+    return None if predicted is None else predicted.astype(np.float64)
 
 
 def check_members(

@@ -36,7 +36,7 @@ from lstmcast.engine.training import TrainResult
 from lstmcast.errors import LstmcastError, ModelFileError
 from lstmcast.evaluation.baselines import BaselineState
 from lstmcast.files import atomic_write, versions, write_json
-from lstmcast.workflows.calibration import MC_DROPOUT, Calibration
+from lstmcast.workflows.calibration import MC_DROPOUT, SPREAD, Calibration
 from lstmcast.workflows.fitting import FittedState, Inputs
 from lstmcast.workflows.modelschema import (
     FORMAT,
@@ -545,6 +545,9 @@ def _agreements(
                 source,
             ),
         ]
+        if calibration.method == SPREAD or calibration.spread_floor is not None:
+            floor = None if calibration.spread_floor is None else calibration.spread_floor.shape
+            rows.append(("the shape of calibration.spread_floor", floor, (H, V), source))
         if calibration.method == MC_DROPOUT:
             samples = calibration.mc_samples
             rows.append(("calibration.mc_samples", samples, config.mc_samples, "run_config"))

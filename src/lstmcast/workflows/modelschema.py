@@ -301,6 +301,7 @@ SCHEMA = record(
                     "gamma": number(0, 1),
                     "score_grid": nullable(array((4,))),
                     "calibration_end": integer(),
+                    "spread_floor": nullable(array((2,), lo=0)),
                 },
             )
         ),
