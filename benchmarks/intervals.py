@@ -13,25 +13,32 @@ against the time of `fit`. Nothing is chosen on the test rows. Rows are cached a
 
 Methods: conformal, quantile, cqr, and the adaptive variants `aci` (conformal) and `cqr-aci`
 (`adaptive_gamma` 0.005: each level moves with the misses of test windows whose outcomes are
-known at the origin, Gibbs & Candes 2021).
+known at the origin, Gibbs & Candes 2021). `ens-conformal` and `ens-spread` train a 5-member
+seglstm ensemble instead (`--ensemble 5`, hidden 128, the other sizes from the data) and
+calibrate it with conformal or with spread (the residuals scaled by the members' spread); the
+two fits are the same model (same seed), so the rows compare the two bands on one forecast.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import commit, machine
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 FILES = {"ETTh1": SHARED / "ETTh1.csv", "exchange_rate": SHARED / "exchange_rate.csv"}
 LEVELS = (0.8, 0.95)
 GAMMA = 0.005
 ADAPTIVE = {"aci": "conformal", "cqr-aci": "cqr"}  # benchmark name -> interval method
+ENSEMBLE = {"ens-conformal": "conformal", "ens-spread": "spread"}  # on a seglstm ensemble
 
 
 def run(name: str, horizon: int, seed: int, method: str, epochs: int) -> dict[str, Any]:
@@ -55,8 +62,14 @@ def run(name: str, horizon: int, seed: int, method: str, epochs: int) -> dict[st
         val_fraction=0.1,
         test_fraction=0.2,
     )
+    model = "lstm"
+    if method in ENSEMBLE:
+        model = "seglstm"
+        for key in ("layers", "activation"):
+            options.pop(key)
+        options.update(ensemble=5, model_options={"hidden": 128}, interval_method=ENSEMBLE[method])
     started = time.perf_counter()
-    fc = lstmcast.Forecaster("lstm", **options).fit(str(FILES[name]))
+    fc = lstmcast.Forecaster(model, **options).fit(str(FILES[name]))
     fit_seconds = time.perf_counter() - started
     forecasts, series = fc.backtest(str(FILES[name]), "test")
     metrics = fc.report(forecasts, "test")
@@ -71,7 +84,9 @@ def run(name: str, horizon: int, seed: int, method: str, epochs: int) -> dict[st
 
     val_starts = split_windows(state.split, "val", fc.config.lookback, horizon)
     started = time.perf_counter()
-    calibration.calibrate(state.model, tensor, scaled, val_starts, series.n_targets, fc.config)
+    calibration.calibrate(
+        state.model, tensor, scaled, val_starts, series.n_targets, fc.config, state.layout
+    )
     calibration_seconds = time.perf_counter() - started
 
     report = metrics["intervals"]
@@ -114,7 +129,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault((row["file"], row["horizon"], row["method"]), []).append(row)
-    order = {m: k for k, m in enumerate(("conformal", "aci", "quantile", "cqr", "cqr-aci"))}
+    methods = ("conformal", "aci", "quantile", "cqr", "cqr-aci", *ENSEMBLE)
+    order = {m: k for k, m in enumerate(methods)}
     for (file, horizon, method), group in sorted(
         groups.items(), key=lambda item: (item[0][0], item[0][1], order.get(item[0][2], 9))
     ):
@@ -159,6 +175,12 @@ def main() -> None:
                     if (name, horizon, seed, method) in done:
                         continue
                     row = run(name, horizon, seed, method, args.epochs)
+                    row.update(
+                        machine=machine(),
+                        commit=commit(),
+                        date=dt.date.today().isoformat(),
+                        command="python " + " ".join(sys.argv),
+                    )
                     rows.append(row)
                     cache.parent.mkdir(parents=True, exist_ok=True)
                     with cache.open("a") as handle:
