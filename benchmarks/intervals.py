@@ -76,13 +76,14 @@ def run(name: str, horizon: int, seed: int, method: str, epochs: int) -> dict[st
 
     # the calibration's own cost: the same call fit made, timed alone
     state = fc.state_
-    scaled = state.scaler.transform(series.values)
+    values = np.asarray(series.values)
+    scaled = state.scaler.transform_rows(values, np.zeros(len(values), dtype=int))
     import torch
 
     tensor = torch.from_numpy(np.ascontiguousarray(scaled, dtype=np.float32))
     from lstmcast.data import split_windows
 
-    val_starts = split_windows(state.split, "val", fc.config.lookback, horizon)
+    val_starts = split_windows(fc.split_, "val", fc.config.lookback, horizon)
     started = time.perf_counter()
     calibration.calibrate(
         state.model, tensor, scaled, val_starts, series.n_targets, fc.config, state.layout
