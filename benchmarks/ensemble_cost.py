@@ -3,6 +3,7 @@
     python benchmarks/ensemble_cost.py                      # ETTh1, L 96, H 96, K 1, 2, 5
     python benchmarks/ensemble_cost.py --members 1,5 --epochs 2 --horizon 96 --json out.jsonl
     python benchmarks/ensemble_cost.py --lookback 24 --horizon 24 --hidden 128 --dropout 0.1
+    python benchmarks/ensemble_cost.py --members 1,5 --device cuda --rows 17420   # on a GPU
 
 The reference size is the benchmark's seglstm on ETTh1 (lookback 96, segment 24, hidden 512,
 dropout 0.5, batch 256; the sizes `train` chooses there by itself), on its first `--rows` rows
@@ -49,7 +50,7 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
         batch_size=256,
         ensemble=spec["members"],
         seed=0,
-        device="cpu",
+        device=spec["device"],
         model_options={"segment": spec["segment"], "hidden": spec["hidden"]},
         dropout=spec["dropout"],
     )
@@ -76,6 +77,7 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rows", type=int, default=3000, help="the first rows of ETTh1")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -96,6 +98,7 @@ def main() -> None:
             "segment": args.segment,
             "hidden": args.hidden,
             "dropout": args.dropout,
+            "device": args.device,
             "data": str(DATA),
         }
         row = {**run_in_subprocess(__file__, spec, timeout=3600), **spec}
