@@ -174,12 +174,13 @@ def has_dropout(model: nn.Module) -> bool:
 class Outputs:
     """A model's forecasts of N windows: the point forecast (N, H, V) and, by method, the
     quantiles (N, H, V, Q) of its head, mc-dropout's samples (S, N, H, V) or an ensemble's
-    member spread (N, H, V)."""
+    member spread (N, H, V) with every member's forecasts (N, H, V, K)."""
 
     point: np.ndarray
     quantiles: np.ndarray | None = None
     samples: np.ndarray | None = None
     spread: np.ndarray | None = None
+    members: np.ndarray | None = None
 
 
 def model_outputs(
@@ -248,7 +249,7 @@ def ensemble_outputs(model: nn.Module, members: np.ndarray) -> Outputs:
     with torch.no_grad():
         point = ensemble.mean(torch.from_numpy(members).to(ensemble.keep.device))
     spread = members[..., keep].astype(np.float64).std(axis=-1)
-    return Outputs(point.cpu().numpy(), spread=spread)
+    return Outputs(point.cpu().numpy(), spread=spread, members=members)
 
 
 def dropout_samples(

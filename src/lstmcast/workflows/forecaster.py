@@ -335,7 +335,7 @@ class Forecaster:
             )
             center, scale = result.center[:, None, :V], result.scale[:, None, :V]
             baselines = {name: (a - center) / scale for name, a in raw.items()}
-        members = self._members(tensor, scaled, starts)
+        members = self._members(tensor, scaled, starts, outputs.members)
         return dataclasses.replace(result, far=far, baselines=baselines, members=members), panel
 
     def report(self, forecasts: Backtest, split: str = "test") -> dict[str, Any]:
@@ -696,13 +696,21 @@ class Forecaster:
         return rates
 
     def _members(
-        self, series: torch.Tensor, scaled: np.ndarray, starts: np.ndarray
+        self,
+        series: torch.Tensor,
+        scaled: np.ndarray,
+        starts: np.ndarray,
+        predicted: np.ndarray | None = None,
     ) -> dict[str, Any] | None:
         """An ensemble's members on these windows (trained space, scaled): each one's MSE, the
         mean spread between them, and the members far off the others (over
-        MEMBER_BLOW_UP x the median member's MSE: noticed here, never dropped on these rows)."""
+        MEMBER_BLOW_UP x the median member's MSE: noticed here, never dropped on these rows).
+        `predicted`: the members' forecasts when the intervals already made them."""
         state = self._state()
-        predicted = member_forecasts(state.model, series, starts, self.config, state.layout)
+        if predicted is None:
+            predicted = member_forecasts(state.model, series, starts, self.config, state.layout)
+        else:
+            predicted = predicted.astype(np.float64)
         if predicted is None:
             return None
         L, H, V = self.config.lookback_rows, self.config.horizon, len(state.targets)
