@@ -1,5 +1,6 @@
 """An ensemble of seglstm members trained as one model: each member computes what a SegLSTM
-with its weights computes, all members run in the same batched ops, the loss is the mean of
+with its weights computes, member by member (the CPU's way) or all in the same batched ops
+(a GPU's), with the same forecasts and gradients either way; the loss is the mean of
 the members' own, a member that blew up on validation leaves the mean, and the rest of the
 library (reports, model files, the CLI) takes it like any model."""
 
@@ -16,7 +17,7 @@ from lstmcast import ConfigError, models
 from lstmcast.config import make_config
 from lstmcast.engine.batching import Layout
 from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
-from lstmcast.models.seglstm_ensemble import MemberLoss, SegLSTMEnsemble
+from lstmcast.models.seglstm_ensemble import BY_MEMBER_SIZE, MemberLoss, SegLSTMEnsemble
 from lstmcast.workflows.fitting import check_members
 
 SIZES = {"horizon": 5, "lookback": 28, "segment": 7, "hidden": 16}
@@ -58,6 +59,47 @@ def test_every_member_computes_what_a_seglstm_with_its_weights_computes(extra):
         torch.testing.assert_close(outputs[..., k], member(ensemble, k, **extra)(x, context))
     ensemble.every_member = False
     torch.testing.assert_close(ensemble(x, context), outputs.mean(-1))
+
+
+@pytest.mark.parametrize("extra", [{}, {"context": 2}, {"revin_mode": "mean", "lookback": 26}])
+def test_member_by_member_and_batched_give_the_same_forecasts_and_gradients(extra):
+    sizes = {**SIZES, "dropout": 0.0, **extra}  # dropout off: the two draw their masks apart
+    torch.manual_seed(0)
+    ensemble = models.build("seglstm", 3, members=3, **sizes).train()
+    x = torch.randn(6, sizes["lookback"], 3)
+    context = torch.randn(6, 2) if extra.get("context") else None
+    target = torch.randn(6, 5, 3)
+    results = {}
+    for batched in (False, True):
+        ensemble.batched = batched
+        ensemble.zero_grad()
+        y = ensemble(x, context)  # (B, H, T, K)
+        MemberLoss(nn.MSELoss())(y, target).backward()
+        results[batched] = (y.detach(), [p.grad.clone() for p in ensemble.parameters()])
+    torch.testing.assert_close(results[False][0], results[True][0])
+    for by_member, together in zip(results[False][1], results[True][1], strict=True):
+        torch.testing.assert_close(by_member, together)
+    assert all(g.abs().sum() > 0 for g in results[False][1])  # every weight got a gradient
+
+
+def test_the_cpu_runs_large_members_one_by_one_and_small_ones_batched():
+    ensemble = models.build("seglstm", 3, members=2, **SIZES)  # 4 input segments, hidden 16
+    rows = -(-BY_MEMBER_SIZE // (3 * 16))  # the fewest windows with B * T * D >= the size
+    assert ensemble.by_member(torch.zeros(rows, 28, 3))
+    assert not ensemble.by_member(torch.zeros(rows - 1, 28, 3))
+    one_segment = models.build("seglstm", 3, members=2, **{**SIZES, "lookback": 7})
+    assert not one_segment.by_member(torch.zeros(2 * rows, 7, 3))
+    ensemble.batched = True
+    assert not ensemble.by_member(torch.zeros(rows, 28, 3))
+    ensemble.batched = False
+    assert ensemble.by_member(torch.zeros(1, 28, 3))
+    ensemble.batched = None
+    x = torch.randn(rows, 28, 3)
+    ensemble.eval()
+    with torch.no_grad():
+        by_default = ensemble(x)
+        ensemble.batched = False
+        torch.testing.assert_close(by_default, ensemble(x), rtol=0, atol=0)
 
 
 def test_the_members_are_one_model_with_stacked_weights():

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -115,51 +116,29 @@ class SegLSTM(nn.Module):
                 self.spread.bias.copy_(spread_bias(self.quantiles).repeat(S))
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        # B batch, L lookback, T targets, S segment, N = ceil(L/S) input segments,
-        # M = ceil(H/S) output segments, D hidden, H horizon
-        B, L, _ = x.shape
-        T, S, N, M = self.n_targets, self.config.segment, self.n_in, self.n_out
-        if self.config.lookback != L:
+        if self.config.lookback != x.shape[1]:
             raise ConfigError(
                 f"The 'lookback' parameter ({self.config.lookback}) must equal the window "
-                f"length ({L})."
+                f"length ({x.shape[1]})."
             )
-        x = x[:, :, :T]  # (B, L, T): variables never mix; past covariates are refused at build
-        shift, scale = self._statistics(x)  # (B, 1, T) each
-        x = (x - shift) / scale
-        x = x.permute(0, 2, 1).reshape(B * T, L)  # (B*T, L): one sequence per variable
-        if N * S > L:  # left-pad by repeating the first value
-            x = torch.cat([x[:, :1].expand(-1, N * S - L), x], dim=1)  # (B*T, N*S)
-        e = self.embed(x.view(B * T, N, S))  # (B*T, N, D)
-        _, (h, c) = self.lstm(e)  # (1, B*T, D) each
-
-        # Decoder: one LSTM step per (sample, variable, output segment), all in parallel. Its
-        # input depends only on (variable, segment) and its state only on (sample, variable),
-        # so each matmul runs at that size and the sum broadcasts: 2M times cheaper than
-        # nn.LSTM on B*T*M rows, same equations.
-        queries = torch.cat(
-            [
-                self.position[None].expand(T, -1, -1),  # (T, M, D - D/2)
-                self.channel[:, None].expand(-1, M, -1),  # (T, M, D/2)
-            ],
-            dim=-1,
-        )  # (T, M, D)
-        w_ih, w_hh, b_ih, b_hh = self.lstm.all_weights[0]  # the encoder's own weights
-        from_input = F.linear(queries, w_ih, b_ih)  # (T, M, 4D)
-        from_state = F.linear(h[0], w_hh, b_hh)  # (B*T, 4D)
-        gates = from_input + from_state.view(B, T, 1, -1)  # (B, T, M, 4D), torch order i f g o
-        if self.context is not None and context is not None:
-            # the context's query part, the same for every variable and segment of a sample
-            from_context = F.linear(self.context(context), w_ih)  # (B, 4D)
-            gates = gates + from_context.view(B, 1, 1, -1)
-        i, f, g, o = gates.chunk(4, dim=-1)  # (B, T, M, D) each
-        c_out = f.sigmoid() * c[0].view(B, T, 1, -1) + i.sigmoid() * g.tanh()  # (B, T, M, D)
-        h_out = o.sigmoid() * c_out.tanh()  # (B, T, M, D)
+        h_out, shift, scale = decoder_states(x, self.weights(), self.config, context, self.training)
         if self.quantiles:
             return self._quantiles(h_out, shift, scale)
-        y = self.head(h_out)  # (B, T, M, S)
-        y = y.reshape(B, T, M * S)[:, :, : self.config.horizon]  # (B, T, H): crop the last segment
-        return y.permute(0, 2, 1) * scale + shift  # (B, H, T) in the input's scale
+        return to_forecast(self.head(h_out), shift, scale, self.config.horizon)
+
+    def weights(self) -> Weights:
+        """This model's parameters (the tensors themselves: gradients reach them)."""
+        w_ih, w_hh, b_ih, b_hh = self.lstm.all_weights[0]
+        embed, context = cast(nn.Linear, self.embed[0]), self.context
+        return Weights(
+            embed.weight,
+            embed.bias,
+            (w_ih, w_hh, b_ih, b_hh),
+            self.position,
+            self.channel,
+            None if context is None else context.weight,
+            None if context is None else context.bias,
+        )
 
     def _quantiles(self, h_out: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
         """Decoder states (B, T, M, D) -> quantiles (B, H, T, Q) in the input's scale."""
@@ -175,8 +154,73 @@ class SegLSTM(nn.Module):
         # a positive scale, the same on every level, keeps their order
         return y.permute(0, 2, 1, 3) * scale[..., None] + shift[..., None]  # (B, H, T, Q)
 
-    def _statistics(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return window_statistics(x, self.config)
+
+class Weights(NamedTuple):
+    """One SegLSTM's parameters in torch's layouts (nn.Linear's (out, in); nn.LSTM's gates in
+    the order i, f, g, o), all but the output layer's. A SegLSTM passes its own; an ensemble
+    run member by member passes each member's slices of its stacked weights."""
+
+    embed_w: Tensor  # (D, S)
+    embed_b: Tensor  # (D,)
+    lstm: tuple[Tensor, Tensor, Tensor, Tensor]  # w_ih, w_hh (4D, D), b_ih, b_hh (4D,)
+    position: Tensor  # (M, D - D/2)
+    channel: Tensor  # (T, D/2)
+    context_w: Tensor | None = None  # (D, C)
+    context_b: Tensor | None = None  # (D,)
+
+
+def decoder_states(
+    x: Tensor, w: Weights, config: SegLSTMConfig, context: Tensor | None, training: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """A window (B, L, F) -> the decoder's hidden states (B, T, M, D) and RevIN's shift and
+    scale (B, 1, T): SegLSTM up to its output layer."""
+    # B batch, L lookback, T targets, S segment, N = ceil(L/S) input segments,
+    # M = ceil(H/S) output segments, D hidden, H horizon
+    B, L, _ = x.shape
+    T, M, D = w.channel.shape[0], w.position.shape[0], w.embed_w.shape[0]
+    S = config.segment
+    N = math.ceil(L / S)
+    x = x[:, :, :T]  # (B, L, T): variables never mix; past covariates are refused at build
+    shift, scale = window_statistics(x, config)  # (B, 1, T) each
+    x = (x - shift) / scale
+    x = x.permute(0, 2, 1).reshape(B * T, L)  # (B*T, L): one sequence per variable
+    if N * S > L:  # left-pad by repeating the first value
+        x = torch.cat([x[:, :1].expand(-1, N * S - L), x], dim=1)  # (B*T, N*S)
+    e = torch.relu(F.linear(x.view(B * T, N, S), w.embed_w, w.embed_b))  # (B*T, N, D)
+    zeros = e.new_zeros(1, B * T, D)
+    # nn.LSTM's own call (oneDNN's fused LSTM on the CPU, cuDNN on a GPU) on these weights
+    _, h, c = torch.lstm(e, (zeros, zeros), list(w.lstm), True, 1, 0.0, training, False, True)
+
+    # Decoder: one LSTM step per (sample, variable, output segment), all in parallel. Its
+    # input depends only on (variable, segment) and its state only on (sample, variable),
+    # so each matmul runs at that size and the sum broadcasts: 2M times cheaper than
+    # nn.LSTM on B*T*M rows, same equations.
+    queries = torch.cat(
+        [
+            w.position[None].expand(T, -1, -1),  # (T, M, D - D/2)
+            w.channel[:, None].expand(-1, M, -1),  # (T, M, D/2)
+        ],
+        dim=-1,
+    )  # (T, M, D)
+    w_ih, w_hh, b_ih, b_hh = w.lstm  # the encoder's own weights
+    from_input = F.linear(queries, w_ih, b_ih)  # (T, M, 4D)
+    from_state = F.linear(h[0], w_hh, b_hh)  # (B*T, 4D)
+    gates = from_input + from_state.view(B, T, 1, -1)  # (B, T, M, 4D), torch order i f g o
+    if w.context_w is not None and context is not None:
+        # the context's query part, the same for every variable and segment of a sample
+        from_context = F.linear(F.linear(context, w.context_w, w.context_b), w_ih)  # (B, 4D)
+        gates = gates + from_context.view(B, 1, 1, -1)
+    i, f, g, o = gates.chunk(4, dim=-1)  # (B, T, M, D) each
+    c_out = f.sigmoid() * c[0].view(B, T, 1, -1) + i.sigmoid() * g.tanh()  # (B, T, M, D)
+    return o.sigmoid() * c_out.tanh(), shift, scale  # (B, T, M, D)
+
+
+def to_forecast(y: Tensor, shift: Tensor, scale: Tensor, horizon: int) -> Tensor:
+    """The output layer's segments (B, T, M, S) -> the forecast (B, H, T) in the input's
+    scale (the last segment cropped to the horizon, RevIN undone)."""
+    B, T, M, S = y.shape
+    y = y.reshape(B, T, M * S)[:, :, :horizon]  # (B, T, H)
+    return y.permute(0, 2, 1) * scale + shift  # (B, H, T)
 
 
 def window_statistics(x: Tensor, config: SegLSTMConfig) -> tuple[Tensor, Tensor]:

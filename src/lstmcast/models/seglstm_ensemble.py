@@ -1,5 +1,11 @@
-"""K seglstm members as one model: every weight has a leading member axis, and each layer runs
-for all members in one batched matmul (`torch.bmm`/`einsum` over K), never K models in turn.
+"""K seglstm members as one model: every weight has a leading member axis, one optimizer steps
+them all, and every batch trains every member. Each layer runs for all members in one batched
+matmul (`torch.bmm`/`einsum` over K): on a GPU one launch per layer, not K. On the CPU, where
+each member's arrays are large and its encoder recurs (`by_member`), the forward runs member
+by member through SegLSTM's own `decoder_states` instead (oneDNN's fused LSTM and a GEMM per
+member on each member's slices): there the batched matmuls and the unfused gate arithmetic
+over K-times larger arrays cost 1.1-1.4x more; on small arrays the batched ops win
+(docs/performance.md). `batched` overrides the choice.
 
 Member k computes exactly what a `SegLSTM` with its weights computes (the same equations, the
 LSTM in torch's gate order i, f, g, o); the members are drawn one after another from the global
@@ -17,10 +23,23 @@ import dataclasses
 import functools
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.kernels.cpu_lstm import Dropout
-from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig, window_statistics
+from lstmcast.models.seglstm import (
+    SegLSTM,
+    SegLSTMConfig,
+    Weights,
+    decoder_states,
+    to_forecast,
+    window_statistics,
+)
+
+# One member's states (B*T*D floats) from which the CPU runs the members one by one: measured
+# on a 2-core AVX-512 VM, member by member was 1.1-1.4x faster at 2^18 to 2^20 (lookback 48-96),
+# and batched 1.0-2.1x faster at 2^11 to 2^17 and from one input segment (docs/performance.md)
+BY_MEMBER_SIZE = 2**18
 
 
 class SegLSTMEnsemble(nn.Module):
@@ -57,6 +76,7 @@ class SegLSTMEnsemble(nn.Module):
         self.dropout = Dropout(config.dropout)
         self.register_buffer("keep", torch.ones(config.members))
         self.every_member = False
+        self.batched: bool | None = None  # None: as `by_member` chooses
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Training (or `every_member`): every member's forecast (B, H, T, K); evaluated: the
@@ -72,6 +92,38 @@ class SegLSTMEnsemble(nn.Module):
         return torch.einsum("bhtk,k->bht", y, keep) / keep.sum()
 
     def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Every member's forecast (B, H, T, K)."""
+        if self.by_member(x):
+            return torch.stack([self.member(k, x, context) for k in range(len(self.keep))], -1)
+        return self._batched(x, context)
+
+    def by_member(self, x: Tensor) -> bool:
+        """Whether the forward on x runs member by member (else batched): `batched` if set,
+        else on the CPU when one member's states (B*T*D floats) reach BY_MEMBER_SIZE and the
+        encoder takes two segments or more (from one, the batched encoder skips the zero
+        state's product, which oneDNN's LSTM computes)."""
+        if self.batched is not None:
+            return not self.batched
+        size = x.shape[0] * self.n_targets * self.config.hidden
+        return x.device.type == "cpu" and self.n_in >= 2 and size >= BY_MEMBER_SIZE
+
+    def member(self, k: int, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Member k's forecast (B, H, T), by SegLSTM's own code on its slices of the weights."""
+        context_w, context_b = self.context_w, self.context_b
+        weights = Weights(
+            self.embed_w[k].T,
+            self.embed_b[k],
+            (self.w_ih[k].T, self.w_hh[k].T, self.b_ih[k], self.b_hh[k]),
+            self.position[k],
+            self.channel[k],
+            None if context_w is None else context_w[k].T,
+            None if context_b is None else context_b[k],
+        )
+        h_out, shift, scale = decoder_states(x, weights, self.config, context, self.training)
+        y = F.linear(self.dropout(h_out), self.head_w[k].T, self.head_b[k])  # (B, T, M, S)
+        return to_forecast(y, shift, scale, self.config.horizon)
+
+    def _batched(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         # K members, B batch, L lookback, T targets, S segment, N input / M output segments
         B, L, _ = x.shape
         T, S, N, M = self.n_targets, self.config.segment, self.n_in, self.n_out
