@@ -4,7 +4,7 @@ matmul (`torch.bmm`/`einsum` over K): on a GPU one launch per layer, not K. On t
 each member's arrays are large and its encoder recurs (`by_member`), the forward runs member
 by member through SegLSTM's own `decoder_states` instead (oneDNN's fused LSTM and a GEMM per
 member on each member's slices): there the batched matmuls and the unfused gate arithmetic
-over K-times larger arrays cost 1.1-1.4x more; on small arrays the batched ops win
+over K-times larger arrays cost 1.1-1.6x more; on small arrays the batched ops win
 (docs/performance.md). `batched` overrides the choice.
 
 Member k computes exactly what a `SegLSTM` with its weights computes (the same equations, the
@@ -37,8 +37,9 @@ from lstmcast.models.seglstm import (
 )
 
 # One member's states (B*T*D floats) from which the CPU runs the members one by one: measured
-# on a 2-core AVX-512 VM, member by member was 1.1-1.4x faster at 2^18 to 2^20 (lookback 48-96),
-# and batched 1.0-2.1x faster at 2^11 to 2^17 and from one input segment (docs/performance.md)
+# on a 2-core AVX-512 VM, member by member was 1.13-1.55x faster from 2^18 to 2^20 (lookback
+# 48-96); below, the forms were within 1.11x of each other until batched won by 1.4-2.2x at
+# 2^13 and under; from one input segment batched was faster (benchmarks/ensemble_paths.py)
 BY_MEMBER_SIZE = 2**18
 
 
