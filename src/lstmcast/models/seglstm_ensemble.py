@@ -95,7 +95,8 @@ class SegLSTMEnsemble(nn.Module):
     def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Every member's forecast (B, H, T, K)."""
         if self.by_member(x):
-            return torch.stack([self.member(k, x, context) for k in range(len(self.keep))], -1)
+            members = range(self.config.members)
+            return torch.stack([self.member(k, x, context) for k in members], -1)
         return self._batched(x, context)
 
     def by_member(self, x: Tensor) -> bool:
