@@ -84,7 +84,9 @@ def main() -> None:
     if args.one is not None:
         print(json.dumps(one(json.loads(args.one))))
         return
-    from common import machine, run_in_subprocess
+    import datetime as dt
+
+    from common import commit, machine, run_in_subprocess
 
     rows = []
     for k in (int(v) for v in args.members.split(",")):
@@ -102,6 +104,7 @@ def main() -> None:
             "data": str(DATA),
         }
         row = {**run_in_subprocess(__file__, spec, timeout=3600), **spec}
+        row.update(date=dt.date.today().isoformat(), commit=commit())
         rows.append(row)
         print(json.dumps(row), flush=True)
     base = next((r for r in rows if r.get("members") == 1 and "epoch_seconds" in r), None)
