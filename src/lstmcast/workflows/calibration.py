@@ -243,8 +243,9 @@ def ensemble_outputs(model: nn.Module, members: np.ndarray) -> Outputs:
     from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
 
     ensemble = core(model)
-    if not isinstance(ensemble, SegLSTMEnsemble) or members.ndim != 4:  # no windows
-        return Outputs(members, spread=members.astype(np.float64))
+    # no windows (predict_windows gives (0, 0, 0)); a single model has no members to get here
+    if members.ndim != 4 or not isinstance(ensemble, SegLSTMEnsemble):
+        return Outputs(members, spread=np.zeros(members.shape))
     keep = ensemble.keep.cpu().numpy() > 0
     with torch.no_grad():
         point = ensemble.mean(torch.from_numpy(members).to(ensemble.keep.device))
