@@ -16,8 +16,9 @@ from collections.abc import Callable
 
 import torch
 
+from lstmcast.models.ensemble import MemberLoss
 from lstmcast.models.seglstm import SegLSTMConfig
-from lstmcast.models.seglstm_ensemble import MemberLoss, SegLSTMEnsemble
+from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
 
 # batch, targets, lookback, horizon, hidden, segment: the reference size (ETTh1, hidden 512, batch 256),
 # sizes around the rule's threshold, one-segment lookbacks, and small daily series at batch 32

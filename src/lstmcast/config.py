@@ -77,7 +77,7 @@ class RunConfig:
     bidirectional: bool | None = None
     period: int | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
-    ensemble: int = 1  # K > 1: K seglstm members trained at once as one model, their mean
+    ensemble: int = 1  # K > 1: K members (seglstm, lstm, presets) trained as one model, their mean
     # training
     epochs: int = 100
     batch_size: int = 32

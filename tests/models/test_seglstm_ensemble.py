@@ -16,8 +16,9 @@ import lstmcast
 from lstmcast import ConfigError, models
 from lstmcast.config import make_config
 from lstmcast.engine.batching import Layout
+from lstmcast.models.ensemble import MemberLoss
 from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
-from lstmcast.models.seglstm_ensemble import BY_MEMBER_SIZE, MemberLoss, SegLSTMEnsemble
+from lstmcast.models.seglstm_ensemble import BY_MEMBER_SIZE, SegLSTMEnsemble
 from lstmcast.workflows.fitting import check_members
 
 SIZES = {"horizon": 5, "lookback": 28, "segment": 7, "hidden": 16}
@@ -162,7 +163,6 @@ def test_an_ensemble_is_reported_saved_and_loaded(tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"model": "simple"}, "model 'simple' is trained alone"),
         ({"intervals": (0.8,), "interval_method": "mc-dropout"}, "mc-dropout is not supported"),
         ({"intervals": (0.8,), "interval_method": "quantile"}, "point forecasts"),
     ],

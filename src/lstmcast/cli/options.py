@@ -65,7 +65,7 @@ HELP: dict[str, str] = {
     "bidirectional": "Bidirectional LSTM layers (default: the model's).",
     "period": "Season length for seasonal_naive (default: the model's).",
     "model_options": "Other model options as key=value pairs, e.g. 'segment=12,hidden=256'.",
-    "ensemble": "Train K seglstm members at once as one model; forecast their mean.",
+    "ensemble": "Train K members (seglstm, lstm, the presets) as one model; forecast their mean.",
     "epochs": "Training epochs (at most).",
     "batch_size": "Windows per batch.",
     "optimizer": "Optimizer.",

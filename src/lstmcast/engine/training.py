@@ -295,7 +295,7 @@ def train(
     loss_fn = make_loss(config.loss, quantiles)
     ensemble = _ensemble(model)
     if ensemble is not None:  # an ensemble trained as one: every member's own loss
-        from lstmcast.models.seglstm_ensemble import MemberLoss
+        from lstmcast.models.ensemble import MemberLoss
 
         loss_fn = MemberLoss(loss_fn)
     loss_fn = loss_fn.to(device)
@@ -544,8 +544,9 @@ def train(
 
 def _ensemble(model: nn.Module) -> Any:
     """The ensemble trained as one model inside `model` (`config.members` > 1), else None."""
-    core = getattr(model, "core", model)  # inside a covariate wrapper
-    return core if getattr(getattr(core, "config", None), "members", 1) > 1 else None
+    from lstmcast.models import ensemble_of  # the models import the kernels, not the engine
+
+    return ensemble_of(model)
 
 
 def _load_shared(checkpoint: Checkpoint, device: torch.device) -> TrainState | None:

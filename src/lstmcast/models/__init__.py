@@ -27,6 +27,7 @@ from lstmcast.models.baselines import (
     SeasonalNaiveConfig,
 )
 from lstmcast.models.covariates import CovariateSpec, WithCovariates, embedding_width
+from lstmcast.models.ensemble import StackedEnsemble
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 from lstmcast.models.lstm import PRESETS, LSTMConfig, LSTMForecaster
 from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
@@ -55,6 +56,7 @@ __all__ = [
     "config_dict",
     "core",
     "embedding_width",
+    "ensemble_of",
     "from_config_dict",
     "is_trainable",
     "supports_quantiles",
@@ -79,18 +81,30 @@ def seglstm(config: SegLSTMConfig) -> nn.Module:
     return SegLSTMEnsemble(config) if config.members > 1 else SegLSTM(config)
 
 
+def lstm(config: LSTMConfig) -> nn.Module:
+    """One LSTMForecaster (lstm and the presets), or an ensemble of `config.members` trained
+    as one model."""
+    return StackedEnsemble(config, LSTMForecaster) if config.members > 1 else LSTMForecaster(config)
+
+
 # name -> (config dataclass, module class (or factory) taking that config)
 _REGISTRY: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
-    "lstm": (LSTMConfig, LSTMForecaster),
-    "simple": (LSTMConfig, LSTMForecaster),
-    "stacked": (LSTMConfig, LSTMForecaster),
-    "bidirectional": (LSTMConfig, LSTMForecaster),
+    "lstm": (LSTMConfig, lstm),
+    "simple": (LSTMConfig, lstm),
+    "stacked": (LSTMConfig, lstm),
+    "bidirectional": (LSTMConfig, lstm),
     "repeat_last": (BaselineConfig, RepeatLast),
     "seasonal_naive": (SeasonalNaiveConfig, SeasonalNaive),
     "mean": (BaselineConfig, Mean),
     "linear": (LinearConfig, LinearBaseline),
     "seglstm": (SegLSTMConfig, seglstm),
 }
+# The models `--ensemble K` trains as one model of K members (their configs have `members`).
+ENSEMBLE_MODELS = tuple(
+    name
+    for name, (config_cls, _) in _REGISTRY.items()
+    if "members" in {f.name for f in dataclasses.fields(config_cls)}
+)
 # Fields build() takes as its own arguments rather than as overrides; `quantiles` is one: it
 # shapes the output (B, H, T, Q) as horizon and n_targets do.
 _SHAPE_FIELDS = ("n_features", "horizon", "n_targets", "lookback", "quantiles", "context")
@@ -209,6 +223,12 @@ def core(model: nn.Module) -> nn.Module:
     return model.core if isinstance(model, WithCovariates) else model
 
 
+def ensemble_of(model: nn.Module) -> SegLSTMEnsemble | StackedEnsemble | None:
+    """The ensemble trained as one model inside `model` (`config.members` K > 1), else None."""
+    inner = core(model)
+    return inner if isinstance(inner, SegLSTMEnsemble | StackedEnsemble) else None
+
+
 def build_for_run(
     config: RunConfig,
     n_features: int,
@@ -229,10 +249,10 @@ def build_for_run(
             f"use past covariates ({', '.join(config.covariates)}); use --model lstm, or pass "
             "values known in advance as --future-covariates"
         )
-    if config.ensemble > 1 and config.model != "seglstm":
+    if config.ensemble > 1 and config.model not in ENSEMBLE_MODELS:
         raise ConfigError(
-            f"--ensemble trains seglstm members at once as one model; model '{config.model}' "
-            f"is trained alone (use --model seglstm, or --ensemble 1)"
+            f"--ensemble trains members of {', '.join(ENSEMBLE_MODELS)} as one model; "
+            f"model '{config.model}' is trained alone (use one of those, or --ensemble 1)"
         )
     if config.ensemble > 1 and config.intervals and config.interval_method == "mc-dropout":
         raise ConfigError(

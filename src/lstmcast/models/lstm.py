@@ -21,6 +21,8 @@ from lstmcast.errors import ConfigError
 from lstmcast.kernels.cpu_lstm import Dropout
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 
+MAX_MEMBERS = 64  # an ensemble's K at most
+
 # Reference Keras models, as overrides of LSTMConfig's defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     # LSTM(50, relu) -> Dense(F)
@@ -85,6 +87,19 @@ def check_quantiles(value: object) -> tuple[float, ...]:
     return taus
 
 
+def check_members(members: object, quantiles: tuple[float, ...]) -> None:
+    """Raise ConfigError unless `members` (an ensemble's K) is an int in [1, MAX_MEMBERS] and,
+    above 1, the model has no quantile head (an ensemble's intervals are conformal)."""
+    check_int("members", members)
+    if members > MAX_MEMBERS:  # type: ignore[operator]  # checked to be an int above
+        raise ConfigError(f"The 'members' parameter must be at most {MAX_MEMBERS}. Got {members}.")
+    if members > 1 and quantiles:  # type: ignore[operator]
+        raise ConfigError(
+            "An ensemble (members > 1) gives point forecasts; its intervals come from "
+            "--interval-method conformal, not a quantile head"
+        )
+
+
 def spread_bias(quantiles: tuple[float, ...]) -> Tensor:
     """(Q-1,) initial spread outputs: softplus of them gives the gaps between consecutive
     quantiles of a standard normal, the band of the standardised data the models see."""
@@ -124,6 +139,7 @@ class LSTMConfig:
     revin: bool = False  # normalise each window by its own mean/std, undo it on the output
     quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
     context: int = 0  # C: known-in-advance inputs (B, C) the head reads beside the LSTM state
+    members: int = 1  # K > 1: an ensemble of K members trained as one (models.ensemble)
 
     def __post_init__(self) -> None:
         # object.__setattr__: normalise fields of the frozen instance (None -> int, list -> tuple)
@@ -147,6 +163,7 @@ class LSTMConfig:
         check_choice("activation", self.activation, sorted(ACTIVATIONS))
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
         check_int("context", self.context, minimum=0)
+        check_members(self.members, self.quantiles)
 
 
 class LSTMForecaster(nn.Module):

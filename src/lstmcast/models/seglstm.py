@@ -36,6 +36,7 @@ from lstmcast.errors import ConfigError
 from lstmcast.kernels.cpu_lstm import Dropout
 from lstmcast.models.lstm import (
     check_dropout,
+    check_members,
     check_outputs,
     check_quantiles,
     quantile_outputs,
@@ -43,7 +44,6 @@ from lstmcast.models.lstm import (
 )
 
 REVIN_MODES = ("last", "mean")
-MAX_MEMBERS = 64
 
 
 @dataclass(frozen=True)
@@ -73,16 +73,7 @@ class SegLSTMConfig:
         check_choice("revin_mode", self.revin_mode, REVIN_MODES)
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
         check_int("context", self.context, minimum=0)
-        check_int("members", self.members)
-        if self.members > MAX_MEMBERS:
-            raise ConfigError(
-                f"The 'members' parameter must be at most {MAX_MEMBERS}. Got {self.members}."
-            )
-        if self.members > 1 and self.quantiles:
-            raise ConfigError(
-                "An ensemble (members > 1) gives point forecasts; its intervals come from "
-                "--interval-method conformal, not a quantile head"
-            )
+        check_members(self.members, self.quantiles)
 
 
 class SegLSTM(nn.Module):

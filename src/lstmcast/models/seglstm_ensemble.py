@@ -10,9 +10,9 @@ over K-times larger arrays cost 1.1-1.6x more; on small arrays the batched ops w
 Member k computes exactly what a `SegLSTM` with its weights computes (the same equations, the
 LSTM in torch's gate order i, f, g, o); the members are drawn one after another from the global
 RNG, so member 0 starts as the single model of the same seed. Training sees every member's
-forecast, (B, H, T, K), and the loss averages the members' own losses (`MemberLoss`), so each
-member learns as if alone, on the same batches; the training loop keeps each member's own best
-validation epoch (`engine.training.MemberBest`). Evaluated, the model gives the mean of the
+forecast, (B, H, T, K), and the loss averages the members' own losses (`ensemble.MemberLoss`),
+so each member learns as if alone, on the same batches; the training loop keeps each member's
+own best validation epoch (`engine.training.MemberBest`). Evaluated, the model gives the mean of the
 members it keeps (`keep`, a 0/1 buffer: a member whose validation loss blew up is dropped after
 training); with `every_member` set it gives all of them (their spread, their own errors).
 """
@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.kernels.cpu_lstm import Dropout
+from lstmcast.models.ensemble import kept_mean
 from lstmcast.models.seglstm import (
     SegLSTM,
     SegLSTMConfig,
@@ -89,8 +90,7 @@ class SegLSTMEnsemble(nn.Module):
 
     def mean(self, y: Tensor) -> Tensor:
         """Every member's forecast (B, H, T, K) -> the mean of the kept members (B, H, T)."""
-        keep = self.keep.to(y.dtype)
-        return torch.einsum("bhtk,k->bht", y, keep) / keep.sum()
+        return kept_mean(y, self.keep)
 
     def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Every member's forecast (B, H, T, K)."""
@@ -174,18 +174,3 @@ class SegLSTMEnsemble(nn.Module):
         y = y.view(K, B, T, M * S)[..., : self.config.horizon]  # (K, B, T, H)
         y = y.permute(1, 3, 2, 0)  # (B, H, T, K)
         return y * scale[..., None] + shift[..., None]  # in the input's scale
-
-
-class MemberLoss(nn.Module):
-    """A loss of (B, H, T) forecasts applied to every member of (B, H, T, K): the mean of the
-    members' own losses. A (B, H, T) forecast (the evaluated model's mean, one member's) is
-    scored as it is."""
-
-    def __init__(self, inner: nn.Module) -> None:
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, predicted: Tensor, target: Tensor) -> Tensor:
-        if predicted.dim() == target.dim():
-            return self.inner(predicted, target)
-        return self.inner(predicted, target.unsqueeze(-1).expand_as(predicted))

@@ -223,11 +223,10 @@ def member_outputs(
 ) -> np.ndarray | None:
     """Every ensemble member's forecasts of these windows, (N, H, V, K) as the model gives them
     (scaled); None for a single model."""
-    from lstmcast.models import core
-    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
+    from lstmcast.models import ensemble_of
 
-    ensemble = core(model)
-    if not isinstance(ensemble, SegLSTMEnsemble):
+    ensemble = ensemble_of(model)
+    if ensemble is None:
         return None
     ensemble.every_member = True
     try:
@@ -239,12 +238,11 @@ def member_outputs(
 def ensemble_outputs(model: nn.Module, members: np.ndarray) -> Outputs:
     """The point forecast (the kept members' mean, as the model computes it) and the kept
     members' spread (their standard deviation) from every member's forecasts (N, H, V, K)."""
-    from lstmcast.models import core
-    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
+    from lstmcast.models import ensemble_of
 
-    ensemble = core(model)
+    ensemble = ensemble_of(model)
     # no windows (predict_windows gives (0, 0, 0)); a single model has no members to get here
-    if members.ndim != 4 or not isinstance(ensemble, SegLSTMEnsemble):
+    if members.ndim != 4 or ensemble is None:
         return Outputs(members, spread=np.zeros(members.shape))
     keep = ensemble.keep.cpu().numpy() > 0
     with torch.no_grad():

@@ -519,10 +519,8 @@ def check_members(
     """For an ensemble: each member's validation MSE (scaled), and the members dropped from
     its mean because theirs is not finite or over MEMBER_BLOW_UP x the median member's. None
     for a single model."""
-    from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
-
-    core = models.core(model)
-    if not isinstance(core, SegLSTMEnsemble):
+    core = models.ensemble_of(model)
+    if core is None:
         return None
     K = int(core.keep.numel())
     if len(val_starts) == 0:

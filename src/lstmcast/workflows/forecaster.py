@@ -43,7 +43,6 @@ from lstmcast.evaluation.backtest import (
 from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
 from lstmcast.evaluation.market import market_report, up_fraction
 from lstmcast.evaluation.metrics import pooled_naive_mae
-from lstmcast.models.seglstm_ensemble import SegLSTMEnsemble
 from lstmcast.workflows import defaults, mapped, modelfile
 from lstmcast.workflows.calibration import (
     Outputs,
@@ -717,10 +716,10 @@ class Forecaster:
         actual = scaled[starts[:, None] + L + np.arange(H), :V].astype(np.float64)
         mse = np.mean((predicted - actual[..., None]) ** 2, axis=(0, 1, 2))
         median = float(np.median(mse))
-        core = models.core(state.model)
+        ensemble = models.ensemble_of(state.model)
         kept = (
-            core.keep.cpu().numpy() > 0
-            if isinstance(core, SegLSTMEnsemble)
+            ensemble.keep.cpu().numpy() > 0
+            if ensemble is not None
             else np.ones(predicted.shape[-1], dtype=bool)
         )
         return {

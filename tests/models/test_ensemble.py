@@ -1,0 +1,150 @@
+"""An ensemble of the LSTM family (lstm and the three presets) trained as one model: each member
+is exactly the single model with its weights, on every backend the layer has; one step trains
+each member as its own loss would; the weights are stacked (Keras's counts K times, the frozen
+bias still frozen); and the library takes it like any model (reports, spread intervals,
+covariates, model files), while the models without members refuse --ensemble in one line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+import lstmcast
+from lstmcast import ConfigError, models
+from lstmcast.kernels.dispatch import Backend
+from lstmcast.models import KerasLSTM, LSTMForecaster
+from lstmcast.models.ensemble import MemberLoss, StackedEnsemble
+
+FAMILY = ["simple", "stacked", "bidirectional", "lstm"]
+
+
+def single_with(ensemble: StackedEnsemble, k: int, **overrides) -> nn.Module:
+    """The single model with member k's weights (evaluated: no dropout)."""
+    single = models.build(ensemble.name, 3, horizon=2, **overrides)
+    with torch.no_grad():
+        for name, param in single.named_parameters():
+            param.copy_(ensemble.stacked[name.replace(".", "-")][k])
+    return single.eval()
+
+
+@pytest.mark.parametrize("name", FAMILY)
+def test_every_member_computes_what_the_single_model_with_its_weights_computes(name):
+    torch.manual_seed(0)
+    ensemble = models.build(name, 3, horizon=2, members=3).eval()
+    torch.manual_seed(0)
+    first = models.build(name, 3, horizon=2).eval()
+    x = torch.randn(6, 10, 3)
+    ensemble.every_member = True
+    every = ensemble(x)  # (B, H, T, K)
+    assert every.shape == (6, 2, 3, 3)
+    assert torch.equal(every[..., 0], first(x))  # member 0: the single model of the same seed
+    for k in range(3):
+        assert torch.equal(every[..., k], single_with(ensemble, k)(x))
+    assert not torch.equal(every[..., 1], every[..., 0])  # each member its own draw
+    ensemble.every_member = False
+    torch.testing.assert_close(ensemble(x), every.mean(-1))
+
+
+@pytest.mark.parametrize("backend", [Backend.loop, Backend.nn_lstm])
+def test_a_member_runs_on_the_layer_backends_the_single_model_runs_on(backend, monkeypatch):
+    # tanh through torch's nn.LSTM (what CUDA's cuDNN path calls) and the torch loop, both
+    # reading the member's weights through nn.LSTM's own attributes
+    monkeypatch.setattr(
+        KerasLSTM, "forward", lambda self, x: self.forward_with(backend, x), raising=True
+    )
+    torch.manual_seed(0)
+    ensemble = models.build("lstm", 3, horizon=2, members=2, layers=(8, 4)).eval()
+    single = single_with(ensemble, 1, layers=(8, 4))
+    x = torch.randn(4, 6, 3)
+    torch.testing.assert_close(ensemble.member(1, x), single(x), rtol=0, atol=0)
+
+
+def test_one_step_trains_each_member_as_its_own_loss_would():
+    torch.manual_seed(0)
+    ensemble = models.build("stacked", 3, horizon=2, members=3, dropout=0.0)
+    x, target = torch.randn(8, 10, 3), torch.randn(8, 2, 3)
+    MemberLoss(nn.MSELoss())(ensemble(x), target).backward()
+    for k in range(3):
+        single = single_with(ensemble, k, dropout=0.0).train()
+        (nn.functional.mse_loss(single(x), target) / 3).backward()
+        for n, p in single.named_parameters():
+            grad = ensemble.stacked[n.replace(".", "-")].grad
+            if not p.requires_grad:
+                assert grad is None, n
+                continue
+            torch.testing.assert_close(grad[k], p.grad, rtol=1e-5, atol=1e-7, msg=n)
+
+
+def test_the_members_are_one_model_with_stacked_weights_and_keras_counts():
+    ensemble = models.build("bidirectional", 3, members=5)
+    single = models.build("bidirectional", 3)
+    assert not any(isinstance(m, LSTMForecaster | nn.LSTM) for m in ensemble.modules())
+    assert all(p.shape[0] == 5 for p in ensemble.parameters())  # a leading member axis
+
+    def trainable(m: nn.Module) -> int:
+        return sum(p.numel() for p in m.parameters() if p.requires_grad)
+
+    assert trainable(ensemble) == 5 * trainable(single)  # one bias per gate, K times
+    frozen = [n for n, p in ensemble.named_parameters() if not p.requires_grad]
+    assert frozen and all("bias_hh" in n for n in frozen)
+
+
+def frame(rows: int = 200) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    t = np.arange(rows)
+    return pd.DataFrame(
+        {
+            "date": pd.date_range("2022-01-01", periods=rows, freq="D"),
+            "y": np.sin(2 * np.pi * t / 7) + rng.normal(0, 0.2, rows),
+            "z": rng.normal(0, 1, rows).cumsum(),
+        }
+    )
+
+
+def test_a_preset_ensemble_is_reported_gives_spread_intervals_and_is_saved(tmp_path):
+    data = frame()
+    options = dict(horizon=2, epochs=2, lookback=14, ensemble=3, intervals=(0.8,))
+    fitted = lstmcast.Forecaster("simple", interval_method="spread", **options).fit(data)
+    section = fitted.evaluate(data)["ensemble"]
+    assert section["members"] == 3 and section["kept"] == [0, 1, 2]
+    assert section["spread_scaled"] > 0 and len(section["val_mse_scaled"]) == 3
+    forecast = fitted.predict(data)
+    assert (forecast["y_upper_80"] > forecast["y_lower_80"]).all()
+    loaded = lstmcast.load(fitted.save(tmp_path / "m"))
+    pd.testing.assert_frame_equal(loaded.predict(data), forecast)
+
+
+def test_an_lstm_ensemble_reads_covariates_known_in_advance():
+    data = frame()
+    data["promo"] = (np.arange(len(data)) % 5 == 0).astype(float)
+    fitted = lstmcast.Forecaster(
+        "lstm",
+        horizon=2,
+        epochs=1,
+        lookback=14,
+        ensemble=2,
+        targets=("y", "z"),
+        future_covariates=("promo",),
+    ).fit(data)
+    ensemble = models.ensemble_of(fitted.state_.model)
+    assert ensemble is not None and ensemble.config.context > 0  # the heads read the promo
+    assert np.isfinite(fitted.evaluate(data)["model"]["scaled"]["mse"])
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"model": "linear"}, "model 'linear' is trained alone"),
+        ({"model": "repeat_last"}, "model 'repeat_last' is trained alone"),
+        (
+            {"model": "simple", "intervals": (0.8,), "interval_method": "quantile"},
+            "point forecasts",
+        ),
+    ],
+)
+def test_what_an_ensemble_does_not_take_is_refused_in_one_line(options, message):
+    with pytest.raises(ConfigError, match=message):
+        lstmcast.Forecaster(**{"epochs": 1, "ensemble": 2, "lookback": 14, **options}).fit(frame())
