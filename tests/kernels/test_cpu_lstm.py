@@ -169,3 +169,50 @@ def test_compiled_dropout_is_inverted_dropout_with_a_repeatable_mask():
     assert abs(torch.corrcoef(torch.stack((flat[:-1], flat[1:])))[0, 1].item()) < 0.02
     layer.eval()
     assert torch.equal(layer(x), x)
+
+
+def weights_of(layer: KerasLSTM) -> list[torch.Tensor]:
+    return [w.detach() for direction in layer.lstm.all_weights for w in direction]
+
+
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("all_steps", [False, True])
+def test_members_in_one_call_are_each_members_own_call(bidirectional, all_steps):
+    """An ensemble's K members in one call (weights with a leading member axis, the members'
+    batches stacked member-major) give each member what a call with its own weights gives:
+    states bit for bit, in training and inference, and the same gradients of every weight
+    and of the input, with a rest of batch rows per member (no row block straddles two)."""
+    K, B, L, inputs, units = 3, 5, 6, 4, 13
+    layers = []
+    for k in range(K):
+        torch.manual_seed(k)
+        layers.append(KerasLSTM(inputs, units, "tanh", bidirectional))
+    each = [weights_of(layer) for layer in layers]
+    stacked = [torch.stack(ws).requires_grad_() for ws in zip(*each, strict=True)]
+    x = torch.randn(K * B, L, inputs, requires_grad=True)
+    out = cpu_lstm.layer(x, "tanh", stacked, all_steps)
+    probe = torch.randn(out.shape, generator=torch.Generator().manual_seed(9))
+    got = torch.autograd.grad((out * probe).sum(), [x, *stacked])
+    with torch.no_grad():
+        assert torch.equal(cpu_lstm.layer(x, "tanh", stacked, all_steps), out)  # infer
+    for k in range(K):
+        rows = slice(k * B, (k + 1) * B)
+        ws = [w.clone().requires_grad_() for w in each[k]]
+        xk = x.detach()[rows].clone().requires_grad_()
+        own = cpu_lstm.layer(xk, "tanh", ws, all_steps)
+        assert torch.equal(own, out[rows])
+        want = torch.autograd.grad((own * probe[rows]).sum(), [xk, *ws])
+        torch.testing.assert_close(got[0][rows], want[0], rtol=1e-5, atol=1e-6)
+        for g, w in zip(got[1:], want[1:], strict=True):
+            torch.testing.assert_close(g[k], w, rtol=1e-5, atol=1e-6)
+
+
+def test_weights_with_and_without_a_member_axis_do_not_mix():
+    layer = KerasLSTM(3, 8)
+    ws = weights_of(layer)
+    mixed = [ws[0].unsqueeze(0), *ws[1:]]
+    with pytest.raises(RuntimeError, match="same leading member axis"):
+        cpu_lstm.layer(torch.randn(2, 4, 3), "tanh", mixed, False)
+    stacked = [torch.stack([w, w]) for w in ws]
+    with pytest.raises(RuntimeError, match="members' batches stacked"):
+        cpu_lstm.layer(torch.randn(3, 4, 3), "tanh", stacked, False)

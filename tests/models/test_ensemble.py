@@ -1,8 +1,9 @@
 """An ensemble of the LSTM family (lstm and the three presets) trained as one model: each member
-is exactly the single model with its weights, on every backend the layer has; one step trains
-each member as its own loss would; the weights are stacked (Keras's counts K times, the frozen
-bias still frozen); and the library takes it like any model (reports, spread intervals,
-covariates, model files), while the models without members refuse --ensemble in one line."""
+is exactly the single model with its weights, on every backend the layer has; on the CPU's C++
+layer all members run at once and give what the member loop gives; one step trains each member
+as its own loss would; the weights are stacked (Keras's counts K times, the frozen bias still
+frozen); and the library takes it like any model (reports, spread intervals, covariates, model
+files), while the models without members refuse --ensemble in one line."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from torch import nn
 
 import lstmcast
 from lstmcast import ConfigError, models
+from lstmcast.kernels import cpu_lstm
 from lstmcast.kernels.dispatch import Backend
 from lstmcast.models import KerasLSTM, LSTMForecaster
+from lstmcast.models import lstm as lstm_module
 from lstmcast.models.ensemble import MemberLoss, StackedEnsemble
 
 FAMILY = ["simple", "stacked", "bidirectional", "lstm"]
@@ -34,6 +37,7 @@ def single_with(ensemble: StackedEnsemble, k: int, **overrides) -> nn.Module:
 def test_every_member_computes_what_the_single_model_with_its_weights_computes(name):
     torch.manual_seed(0)
     ensemble = models.build(name, 3, horizon=2, members=3).eval()
+    ensemble.batched = False  # member after member: the single model's own calls
     torch.manual_seed(0)
     first = models.build(name, 3, horizon=2).eval()
     x = torch.randn(6, 10, 3)
@@ -46,6 +50,65 @@ def test_every_member_computes_what_the_single_model_with_its_weights_computes(n
     assert not torch.equal(every[..., 1], every[..., 0])  # each member its own draw
     ensemble.every_member = False
     torch.testing.assert_close(ensemble(x), every.mean(-1))
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("simple", {}),
+        ("stacked", {"dropout": 0.0}),
+        ("bidirectional", {}),
+        ("lstm", {"layers": (6, 5), "bidirectional": True, "revin": True, "context": 2}),
+    ],
+)
+def test_all_members_at_once_give_what_the_member_loop_gives(name, options):
+    """On the CPU's C++ layer the members run in one pass (one layer call for all of them):
+    the same forecasts and the same gradients of every stacked weight as one member at a time."""
+    torch.manual_seed(0)
+    ensemble = models.build(name, 3, horizon=2, members=3, **options)
+    x, target = torch.randn(5, 9, 3), torch.randn(5, 2, 3)
+    context = torch.randn(5, 2) if options.get("context") else None
+    assert ensemble.structure.runs_members_at_once(x, 3)
+    results = []
+    for batched in (True, False):
+        ensemble.batched = batched
+        ensemble.zero_grad()
+        every = ensemble(x, context)  # training: (B, H, T, K)
+        MemberLoss(nn.MSELoss())(every, target).backward()
+        grads = {n: p.grad.clone() for n, p in ensemble.named_parameters() if p.grad is not None}
+        results.append((every.detach(), grads))
+    (at_once, grads_at_once), (loop, grads_loop) = results
+    assert at_once.shape == (5, 2, 3, 3)
+    torch.testing.assert_close(at_once, loop, rtol=1e-5, atol=1e-6)
+    assert grads_at_once.keys() == grads_loop.keys() and len(grads_loop) > 0
+    for n, g in grads_loop.items():
+        torch.testing.assert_close(grads_at_once[n], g, rtol=1e-4, atol=1e-6, msg=n)
+
+
+def test_members_run_at_once_only_where_the_cpu_layer_runs(monkeypatch):
+    torch.manual_seed(0)
+    ensemble = models.build("simple", 3, horizon=2, members=2).eval()
+    x = torch.randn(4, 6, 3)
+    calls = []
+    member = ensemble.member
+    monkeypatch.setattr(ensemble, "member", lambda *a: calls.append(a[0]) or member(*a))
+    ensemble(x)
+    assert calls == []  # the C++ layer: one pass for both members
+    monkeypatch.setattr(cpu_lstm, "ENABLED", False)  # the torch loop: member after member
+    assert not ensemble.structure.runs_members_at_once(x, 2)
+    ensemble(x)
+    assert calls == [0, 1]
+
+
+def test_members_too_large_for_one_pass_run_one_after_another(monkeypatch):
+    """The rule: one pass while its saved arrays (6 x units floats per row and step for each
+    layer and direction) are at most AT_ONCE_FLOATS, member after member above."""
+    structure = models.build("stacked", 3, horizon=2)
+    per_window = 10 * (6 * 64 + 6 * 32)  # lookback 10, the two layers
+    monkeypatch.setattr(lstm_module, "AT_ONCE_FLOATS", 5 * 8 * per_window)
+    assert structure.runs_members_at_once(torch.randn(8, 10, 3), 5)
+    assert not structure.runs_members_at_once(torch.randn(9, 10, 3), 5)
+    assert not structure.runs_members_at_once(torch.randn(8, 10, 3), 6)
 
 
 @pytest.mark.parametrize("backend", [Backend.loop, Backend.nn_lstm])

@@ -218,8 +218,12 @@ void product(int64_t rows, const Stretch* stretches, int n_parts, int64_t N, flo
   }
 }
 
+// An ensemble's K members run as one layer call: their batches are stacked, member-major, into
+// B = K * Bm rows, and member m's rows meet member m's weights (each weight with a leading
+// member axis). A row block never straddles two members. K = 1 is the plain layer.
 struct Layer {
   int64_t B, L, D, U, G, Ia;  // Ia: inputs + 1, the constant 1 that carries the bias
+  int64_t K, Bm;              // members, and batch rows per member
   // row (b, t, d) of a (B, L, D, width) array
   int64_t row(int64_t b, int64_t t, int64_t d) const { return (b * L + t) * D + d; }
   // the time that direction d reads at its step s
@@ -397,9 +401,21 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, OutputGr
     default: FN<HARD_SIGMOID>(__VA_ARGS__); break;            \
   }
 
-// Tasks are (direction, block of up to ROWS batch rows), each for the whole sequence, spread
-// over torch's intra-op threads: fn(begin, end) runs once per thread on its share of tasks.
-inline int64_t blocks_of(const Layer& s) { return (s.B + ROWS - 1) / ROWS; }
+// Tasks are (direction, member, block of up to ROWS of its batch rows), each for the whole
+// sequence, spread over torch's intra-op threads: fn(begin, end) runs once per thread on its
+// share of tasks.
+inline int64_t member_blocks(const Layer& s) { return (s.Bm + ROWS - 1) / ROWS; }
+inline int64_t blocks_of(const Layer& s) { return s.K * member_blocks(s); }
+
+struct Task {
+  int64_t d, m, b0, rows;  // direction, member, first batch row (of all B), rows
+};
+
+inline Task task_at(const Layer& s, int64_t task) {
+  const int64_t d = task / blocks_of(s), rest = task % blocks_of(s);
+  const int64_t m = rest / member_blocks(s), first = (rest % member_blocks(s)) * ROWS;
+  return {d, m, m * s.Bm + first, std::min(ROWS, s.Bm - first)};
+}
 
 // Denormal floats flushed to zero while a thread runs our loops: gradients that fade over
 // many steps otherwise reach the denormal range, where x86 arithmetic is many times slower
@@ -491,34 +507,46 @@ torch::Tensor empty_with_slack(at::IntArrayRef sizes, int64_t slack,
       p, sizes, [size](void* q) { BlockCache::instance().give_back(q, size); }, options);
 }
 
-void check_weights(const std::vector<torch::Tensor>& weights, int64_t D) {
+// K, the members: weights (G, I), (G, U), (G), (G) are one model's; (K, G, I), (K, G, U),
+// (K, G), (K, G) are K members'.
+int64_t check_weights(const std::vector<torch::Tensor>& weights, int64_t D) {
   TORCH_CHECK(D >= 1 && static_cast<int64_t>(weights.size()) == 4 * D,
               "expected (w_ih, w_hh, b_ih, b_hh) per direction");
-  for (const auto& w : weights) {
+  const bool members = weights[1].dim() == 3;
+  const int64_t K = members ? weights[1].size(0) : 1;
+  for (size_t j = 0; j < weights.size(); ++j) {
+    const auto& w = weights[j];
     TORCH_CHECK(w.device().is_cpu() && w.scalar_type() == torch::kFloat32 && w.is_contiguous(),
                 "weights must be contiguous float32 CPU tensors");
+    TORCH_CHECK(w.dim() == (j % 4 < 2 ? 2 : 1) + (members ? 1 : 0) && (!members || w.size(0) == K),
+                "every weight must have the same leading member axis, or none");
   }
+  return K;
 }
 
-// Direction d's w_ih (G, I), w_hh (G, U), b_ih (G), b_hh (G)
-const float* weight(const std::vector<torch::Tensor>& w, int64_t d, int part) {
-  return w[4 * d + part].data_ptr<float>();
+// Member m's direction d's w_ih (G, I), w_hh (G, U), b_ih (G), b_hh (G)
+const float* weight(const std::vector<torch::Tensor>& w, int64_t K, int64_t m, int64_t d,
+                    int part) {
+  const auto& t = w[4 * d + part];
+  return t.data_ptr<float>() + m * (t.numel() / K);
 }
 
 // The packing below is plain loops, not tensor ops: at batch 32 and lookback 10 a dozen small
 // ATen calls per layer cost as much as the recurrence.
 
-// Per direction [W_ih^T; b_ih + b_hh] (I + 1, Gp) and W_hh^T (U, Gp), zero-padded to Gp columns.
-void pack_forward(const std::vector<torch::Tensor>& w, int64_t D, int64_t I, int64_t U,
-                  int64_t Gp, std::vector<float>& w_in, std::vector<float>& w_hh) {
+// Per member and direction (index m * D + d) [W_ih^T; b_ih + b_hh] (I + 1, Gp) and W_hh^T
+// (U, Gp), zero-padded to Gp columns.
+void pack_forward(const std::vector<torch::Tensor>& w, int64_t K, int64_t D, int64_t I,
+                  int64_t U, int64_t Gp, std::vector<float>& w_in, std::vector<float>& w_hh) {
   const int64_t G = 4 * U;
-  w_in.assign(D * (I + 1) * Gp, 0.0f);
-  w_hh.assign(D * U * Gp, 0.0f);
-  for (int64_t d = 0; d < D; ++d) {
-    const float *w_ih = weight(w, d, 0), *w_rec = weight(w, d, 1);
-    const float *b_ih = weight(w, d, 2), *b_hh = weight(w, d, 3);
-    float* in = w_in.data() + d * (I + 1) * Gp;
-    float* rec = w_hh.data() + d * U * Gp;
+  w_in.assign(K * D * (I + 1) * Gp, 0.0f);
+  w_hh.assign(K * D * U * Gp, 0.0f);
+  for (int64_t md = 0; md < K * D; ++md) {
+    const int64_t m = md / D, d = md % D;
+    const float *w_ih = weight(w, K, m, d, 0), *w_rec = weight(w, K, m, d, 1);
+    const float *b_ih = weight(w, K, m, d, 2), *b_hh = weight(w, K, m, d, 3);
+    float* in = w_in.data() + md * (I + 1) * Gp;
+    float* rec = w_hh.data() + md * U * Gp;
     for (int64_t j = 0; j < G; ++j) {
       for (int64_t k = 0; k < I; ++k) in[k * Gp + j] = w_ih[j * I + k];
       in[I * Gp + j] = b_ih[j] + b_hh[j];
@@ -527,15 +555,15 @@ void pack_forward(const std::vector<torch::Tensor>& w, int64_t D, int64_t I, int
   }
 }
 
-// Per direction W_hh (G, Up), zero-padded to Up columns.
-std::vector<float> pack_backward(const std::vector<torch::Tensor>& w, int64_t D, int64_t U,
-                                 int64_t Up) {
+// Per member and direction (index m * D + d) W_hh (G, Up), zero-padded to Up columns.
+std::vector<float> pack_backward(const std::vector<torch::Tensor>& w, int64_t K, int64_t D,
+                                 int64_t U, int64_t Up) {
   const int64_t G = 4 * U;
-  std::vector<float> packed(D * G * Up, 0.0f);
-  for (int64_t d = 0; d < D; ++d) {
-    const float* w_rec = weight(w, d, 1);
+  std::vector<float> packed(K * D * G * Up, 0.0f);
+  for (int64_t md = 0; md < K * D; ++md) {
+    const float* w_rec = weight(w, K, md / D, md % D, 1);
     for (int64_t j = 0; j < G; ++j) {
-      std::memcpy(packed.data() + (d * G + j) * Up, w_rec + j * U, U * sizeof(float));
+      std::memcpy(packed.data() + (md * G + j) * Up, w_rec + j * U, U * sizeof(float));
     }
   }
   return packed;
@@ -546,7 +574,8 @@ std::vector<float> pack_backward(const std::vector<torch::Tensor>& w, int64_t D,
 namespace {
 
 // The layer's forward pass on x (B, L, I); weights: w_ih (G, I), w_hh (G, U), b_ih (G),
-// b_hh (G) per direction (torch's nn.LSTM layout). `train`: returns hs, cs (B, L, D, U),
+// b_hh (G) per direction (torch's nn.LSTM layout), or K members' with a leading member axis,
+// and then x is the K members' inputs stacked member-major (B = K * batch rows per member). `train`: returns hs, cs (B, L, D, U),
 // gates (B, L, D, G) and x with a column of ones appended (B, L, I + 1), which the backward
 // reuses. Else returns {hs} when `all_steps`, or {the last states (B, D, U)}: direction d's
 // state after its last step (time L-1 forward, time 0 backward).
@@ -555,11 +584,12 @@ std::vector<torch::Tensor> run_forward(torch::Tensor x, const std::vector<torch:
   TORCH_CHECK(x.device().is_cpu() && x.scalar_type() == torch::kFloat32 && x.dim() == 3,
               "x must be a (batch, steps, inputs) float32 CPU tensor");
   const int64_t D = static_cast<int64_t>(weights.size()) / 4;
-  check_weights(weights, D);
+  const int64_t K = check_weights(weights, D);
   x = x.contiguous();
   const int64_t B = x.size(0), L = x.size(1), I = x.size(2);
-  const int64_t G = weights[1].size(0), U = G / 4, Gp = round_up(G, V);
-  const Layer s{B, L, D, U, G, I + 1};
+  TORCH_CHECK(B % K == 0, "x's batch must be the members' batches stacked");
+  const int64_t G = weights[1].size(-2), U = G / 4, Gp = round_up(G, V);
+  const Layer s{B, L, D, U, G, I + 1, K, B / K};
 
   auto x_ones = empty_with_slack({B, L, I + 1}, V, x.options());
   const float* x_in = x.data_ptr<float>();
@@ -569,7 +599,7 @@ std::vector<torch::Tensor> run_forward(torch::Tensor x, const std::vector<torch:
     x_p[row * (I + 1) + I] = 1.0f;
   }
   std::vector<float> w_in, w_hh;
-  pack_forward(weights, D, I, U, Gp, w_in, w_hh);
+  pack_forward(weights, K, D, I, U, Gp, w_in, w_hh);
   torch::Tensor hs, cs, gates, last;
   ForwardOut out{nullptr, nullptr, nullptr, nullptr};
   if (train || all_steps) {
@@ -588,9 +618,10 @@ std::vector<torch::Tensor> run_forward(torch::Tensor x, const std::vector<torch:
   const float *w_in_p = w_in.data(), *w_hh_p = w_hh.data();
   for_task_ranges(s, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
-      LSTMCAST_DISPATCH(forward_rows, kind, s, d, b0, std::min(ROWS, B - b0), x_p,
-                        w_in_p + d * (I + 1) * Gp, w_hh_p + d * U * Gp, Gp, out)
+      const Task k = task_at(s, task);
+      const int64_t md = k.m * D + k.d;
+      LSTMCAST_DISPATCH(forward_rows, kind, s, k.d, k.b0, k.rows, x_p,
+                        w_in_p + md * (I + 1) * Gp, w_hh_p + md * U * Gp, Gp, out)
     }
   });
   if (train) return {hs, cs, gates, x_ones};
@@ -615,7 +646,7 @@ torch::Tensor infer(torch::Tensor x, std::vector<torch::Tensor> weights, int64_t
 // Gradients of forward's inputs from grad, the gradient of its output: of every hidden state
 // (B, L, D, U) when `all_steps`, else of each direction's state after its last step (B, D, U).
 // Returns dx (undefined unless need_dx), then per direction d w_ih (G, I), d w_hh (G, U),
-// d bias (G) (the same for b_ih and b_hh).
+// d bias (G) (the same for b_ih and b_hh), each with the weights' member axis if they have one.
 std::vector<torch::Tensor> backward(torch::Tensor grad, torch::Tensor x_ones,
                                     std::vector<torch::Tensor> weights, torch::Tensor hs,
                                     torch::Tensor cs, torch::Tensor gates, int64_t kind,
@@ -626,18 +657,18 @@ std::vector<torch::Tensor> backward(torch::Tensor grad, torch::Tensor x_ones,
                   grad.size(all_steps ? 2 : 1) == D,
               "grad must be (batch, steps, directions, units), or (batch, directions, units)");
   const int64_t I = x_ones.size(2) - 1, U = G / 4, Up = round_up(U, V), Gp = round_up(G, V);
-  check_weights(weights, D);
-  const Layer s{B, L, D, U, G, I + 1};
-  const std::vector<float> w_t_packed = pack_backward(weights, D, U, Up);
+  const int64_t K = check_weights(weights, D);
+  const Layer s{B, L, D, U, G, I + 1, K, B / K};
+  const std::vector<float> w_t_packed = pack_backward(weights, K, D, U, Up);
   // dz for the input's gradient (see DzView), else a block's worth of scratch per thread
   torch::Tensor dz;
   if (need_dx) dz = empty_with_slack({B, L, D, G}, V, gates.options());
   const int64_t scratch_size = need_dx ? 0 : ROWS * L * G + V;
   // Each thread sums its rows' shares of the kernel gradients, d [W_ih, bias]^T (I + 1, Gp)
-  // and d W_hh^T (U, Gp) per direction, in its own slot; the slots are added in thread order
+  // and d W_hh^T (U, Gp) per member and direction, in its own slot; the slots are added in thread order
   // afterwards, so a run repeats bit for bit (a lock would add them in whatever order the
   // threads finish).
-  const int64_t in_size = D * (I + 1) * Gp, slot_size = in_size + D * U * Gp;
+  const int64_t in_size = K * D * (I + 1) * Gp, slot_size = in_size + K * D * U * Gp;
   const int64_t threads = at::get_num_threads();
   std::vector<float> slots(threads * slot_size, 0.0f);
   // written before it is read, like the layer-wide dz: no zero fill on every call
@@ -652,12 +683,13 @@ std::vector<torch::Tensor> backward(torch::Tensor grad, torch::Tensor x_ones,
     float* slot = slots.data() + at::get_thread_num() * slot_size;
     float* own = scratch.get() + at::get_thread_num() * scratch_size;
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t d = task / blocks_of(s), b0 = (task % blocks_of(s)) * ROWS;
-      const DzView dz_rows = need_dx ? DzView{dz_p + s.row(b0, 0, d) * G, L * D * G, D * G}
+      const Task k = task_at(s, task);
+      const int64_t md = k.m * D + k.d;
+      const DzView dz_rows = need_dx ? DzView{dz_p + s.row(k.b0, 0, k.d) * G, L * D * G, D * G}
                                      : DzView{own, L * G, G};
-      LSTMCAST_DISPATCH(backward_rows, kind, s, d, b0, std::min(ROWS, B - b0), grad_out, x_p,
-                        Gp, w_p + d * G * Up, Up, hs_p, cs_p, gates_p, dz_rows,
-                        slot + d * (I + 1) * Gp, slot + in_size + d * U * Gp)
+      LSTMCAST_DISPATCH(backward_rows, kind, s, k.d, k.b0, k.rows, grad_out, x_p, Gp,
+                        w_p + md * G * Up, Up, hs_p, cs_p, gates_p, dz_rows,
+                        slot + md * (I + 1) * Gp, slot + in_size + md * U * Gp)
     }
   });
   for (int64_t t = 1; t < threads; ++t) {
@@ -667,20 +699,25 @@ std::vector<torch::Tensor> backward(torch::Tensor grad, torch::Tensor x_ones,
   if (need_dx) {
     std::vector<torch::Tensor> parts;
     for (int64_t d = 0; d < D; ++d) parts.push_back(weights[4 * d]);
-    grads[0] = dz.view({B * L, D * G}).mm(D == 1 ? parts[0] : torch::cat(parts)).view({B, L, I});
+    const auto w_ih = D == 1 ? parts[0] : torch::cat(parts, -2);  // ([K,] D * G, I)
+    grads[0] = K == 1 ? dz.view({B * L, D * G}).mm(w_ih.view({D * G, I})).view({B, L, I})
+                      : dz.view({K, B / K * L, D * G}).bmm(w_ih).view({B, L, I});
   }
   for (int64_t d = 0; d < D; ++d) {  // transpose the sums into nn.LSTM's layouts
-    const float* in = slots.data() + d * (I + 1) * Gp;
-    const float* rec = slots.data() + in_size + d * U * Gp;
-    auto dw_ih = torch::empty({G, I}, gates.options());
-    auto dw_hh = torch::empty({G, U}, gates.options());
-    auto dbias = torch::empty({G}, gates.options());
-    float *dw_ih_p = dw_ih.data_ptr<float>(), *dw_hh_p = dw_hh.data_ptr<float>();
-    float* dbias_p = dbias.data_ptr<float>();
-    for (int64_t j = 0; j < G; ++j) {
-      for (int64_t k = 0; k < I; ++k) dw_ih_p[j * I + k] = in[k * Gp + j];
-      dbias_p[j] = in[I * Gp + j];
-      for (int64_t u = 0; u < U; ++u) dw_hh_p[j * U + u] = rec[u * Gp + j];
+    auto dw_ih = torch::empty(weights[4 * d].sizes(), gates.options());
+    auto dw_hh = torch::empty(weights[4 * d + 1].sizes(), gates.options());
+    auto dbias = torch::empty(weights[4 * d + 2].sizes(), gates.options());
+    for (int64_t m = 0; m < K; ++m) {
+      const float* in = slots.data() + (m * D + d) * (I + 1) * Gp;
+      const float* rec = slots.data() + in_size + (m * D + d) * U * Gp;
+      float* dw_ih_p = dw_ih.data_ptr<float>() + m * G * I;
+      float* dw_hh_p = dw_hh.data_ptr<float>() + m * G * U;
+      float* dbias_p = dbias.data_ptr<float>() + m * G;
+      for (int64_t j = 0; j < G; ++j) {
+        for (int64_t k = 0; k < I; ++k) dw_ih_p[j * I + k] = in[k * Gp + j];
+        dbias_p[j] = in[I * Gp + j];
+        for (int64_t u = 0; u < U; ++u) dw_hh_p[j * U + u] = rec[u * Gp + j];
+      }
     }
     grads[1 + 3 * d] = dw_ih;
     grads[2 + 3 * d] = dw_hh;

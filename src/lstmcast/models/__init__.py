@@ -81,7 +81,7 @@ def seglstm(config: SegLSTMConfig) -> nn.Module:
     return SegLSTMEnsemble(config) if config.members > 1 else SegLSTM(config)
 
 
-def lstm(config: LSTMConfig) -> nn.Module:
+def lstm_family(config: LSTMConfig) -> nn.Module:
     """One LSTMForecaster (lstm and the presets), or an ensemble of `config.members` trained
     as one model."""
     return StackedEnsemble(config, LSTMForecaster) if config.members > 1 else LSTMForecaster(config)
@@ -89,10 +89,10 @@ def lstm(config: LSTMConfig) -> nn.Module:
 
 # name -> (config dataclass, module class (or factory) taking that config)
 _REGISTRY: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
-    "lstm": (LSTMConfig, lstm),
-    "simple": (LSTMConfig, lstm),
-    "stacked": (LSTMConfig, lstm),
-    "bidirectional": (LSTMConfig, lstm),
+    "lstm": (LSTMConfig, lstm_family),
+    "simple": (LSTMConfig, lstm_family),
+    "stacked": (LSTMConfig, lstm_family),
+    "bidirectional": (LSTMConfig, lstm_family),
     "repeat_last": (BaselineConfig, RepeatLast),
     "seasonal_naive": (SeasonalNaiveConfig, SeasonalNaive),
     "mean": (BaselineConfig, Mean),

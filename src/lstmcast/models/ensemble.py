@@ -2,9 +2,12 @@
 a leading member axis, one optimizer steps them all and every batch trains every member, as in
 `seglstm_ensemble`. The forward runs member after member on its slices of the stacked weights
 through the single model's own code (`torch.func.functional_call` on one `LSTMForecaster` that
-holds the structure), so member k is exactly the single model with its weights, on the CPU's
-compiled layer and the GPU's kernels alike; K layers' calls, not one batched call for all
-members (seglstm has the batched form, `SegLSTMEnsemble`).
+holds the structure), so member k is exactly the single model with its weights, on the GPU's
+kernels and the torch loop alike. Where every layer runs the CPU's C++ layer, which takes
+weights with a member axis, all members run at once instead: the same structure called once on
+the whole stacked weights with the input repeated per member (one layer call for all members,
+one batched product for the heads) while the arrays that pass keeps fit the layer's cache of
+blocks (`lstm.AT_ONCE_FLOATS`); `batched` forces either form.
 
 The members are drawn one after another from the global RNG, so member 0 starts as the single
 model of the same seed. Training sees every member's forecast (B, H, T, K) and `MemberLoss`
@@ -46,6 +49,9 @@ class MemberLoss(nn.Module):
 
 class StackedEnsemble(nn.Module):
     keep: Tensor  # (K,) 1 for the members the mean uses
+    # True: all members in one pass; False: member after member; None: one pass where the
+    # structure can run it (see `members`). Set on an instance, or on the class for a benchmark.
+    batched: bool | None = None
 
     def __init__(self, config: Any, make: Callable[[Any], nn.Module]) -> None:
         super().__init__()
@@ -89,8 +95,24 @@ class StackedEnsemble(nn.Module):
         return kept_mean(y, self.keep)
 
     def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """Every member's forecast (B, H, T, K)."""
-        return torch.stack([self.member(k, x, context) for k in range(self.config.members)], -1)
+        """Every member's forecast (B, H, T, K): all at once where the structure can run them
+        so (the C++ layer on the CPU), else member after member."""
+        structure: nn.Module = self.__dict__["structure"]
+        at_once = self.batched
+        if at_once is None:
+            at_once = bool(
+                getattr(structure, "runs_members_at_once", lambda *_: False)(x, self.config.members)
+            )
+        if not at_once:
+            return torch.stack([self.member(k, x, context) for k in range(self.config.members)], -1)
+        K, B = self.config.members, x.shape[0]
+        structure.train(self.training)
+        weights = {name: self.stacked[self._key(name)] for name in self.names}
+        inputs = (
+            (x.repeat(K, 1, 1),) if context is None else (x.repeat(K, 1, 1), context.repeat(K, 1))
+        )
+        y = functional_call(structure, weights, inputs)  # (K*B, H, T), member-major
+        return y.view(K, B, *y.shape[1:]).movedim(0, -1)
 
     def member(self, k: int, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Member k's forecast (B, H, T): the single model's code on its slices of the weights."""

@@ -18,10 +18,19 @@ from torch import Tensor, nn
 
 from lstmcast.checks import check_bool, check_choice, check_int
 from lstmcast.errors import ConfigError
+from lstmcast.kernels import dispatch
 from lstmcast.kernels.cpu_lstm import Dropout
+from lstmcast.kernels.dispatch import Backend
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 
 MAX_MEMBERS = 64  # an ensemble's K at most
+# An ensemble's members run in one pass of the C++ layer while the arrays that pass keeps for
+# the backward (per layer, row, step and direction: the gates and the cell and hidden states,
+# 6 x units floats) stay under this many floats, 640 MB: within the layer's 1 GB cache of
+# blocks (cpu_lstm.cpp). Above it (stacked or bidirectional at batch 1024, lookback 96, K 5)
+# the one pass was 1.34-1.42x slower than member after member; at batch 32 1.3-1.9x faster,
+# and in between the two tied (docs/performance.md).
+AT_ONCE_FLOATS = 160 * 2**20
 
 # Reference Keras models, as overrides of LSTMConfig's defaults.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -98,6 +107,18 @@ def check_members(members: object, quantiles: tuple[float, ...]) -> None:
             "An ensemble (members > 1) gives point forecasts; its intervals come from "
             "--interval-method conformal, not a quantile head"
         )
+
+
+def dense(layer: nn.Linear, x: Tensor) -> Tensor:
+    """layer(x). With a leading member axis on its weight (K, out, in) and bias (K, out), x
+    holds K members' rows stacked member-major and member k's rows meet member k's weights
+    (an ensemble run at once, models.ensemble)."""
+    weight, bias = layer.weight, layer.bias
+    if weight.dim() == 2:
+        return F.linear(x, weight, bias)
+    K = weight.shape[0]
+    rows = x.reshape(K, -1, x.shape[-1])  # (K, B, in)
+    return torch.baddbmm(bias.unsqueeze(1), rows, weight.transpose(1, 2)).flatten(0, 1)
 
 
 def spread_bias(quantiles: tuple[float, ...]) -> Tensor:
@@ -212,6 +233,24 @@ class LSTMForecaster(nn.Module):
                     spread_bias(self.quantiles).repeat(config.horizon * self.n_targets)
                 )
 
+    def runs_members_at_once(self, x: Tensor, members: int) -> bool:
+        """Whether an ensemble of this structure runs its `members` in one pass on x (B, L, F):
+        every layer on the C++ layer, whose weights may carry a member axis (with x's rows
+        stacked member-major), no quantile head (ensembles have none), and the pass's saved
+        arrays under AT_ONCE_FLOATS."""
+        B, L = x.shape[0], x.shape[1]
+        layers: list[KerasLSTM] = list(self.layers)  # type: ignore[arg-type]
+        saved = sum(members * B * L * layer.num_directions * 6 * layer.units for layer in layers)
+        return (
+            not self.quantiles
+            and saved <= AT_ONCE_FLOATS
+            and all(
+                dispatch.backend(layer.activation, x.device, x.dtype, layer.units, layer.fused)
+                is Backend.cpp
+                for layer in layers
+            )
+        )
+
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         # B batch, L lookback, F features, U units, D directions, H horizon, T targets,
         # C context
@@ -224,7 +263,7 @@ class LSTMForecaster(nn.Module):
             x = self.dropout(layer(x))  # (B, L, U*D) below the top layer, (B, U*D) at the top
         if context is not None:
             x = torch.cat([x, context], dim=1)  # (B, U*D + C)
-        y = self.head(x).view(B, self.horizon, T)  # (B, H, T)
+        y = dense(self.head, x).view(B, self.horizon, T)  # (B, H, T)
         if self.quantiles:
             spread = (  # (B, H, T, Q-1)
                 self.spread(x).view(B, self.horizon, T, -1)
