@@ -5,6 +5,7 @@
     python benchmarks/ensemble_cost.py --lookback 24 --horizon 24 --hidden 128 --dropout 0.1
     python benchmarks/ensemble_cost.py --members 1,5 --device cuda --rows 17420   # on a GPU
     python benchmarks/ensemble_cost.py --model simple --lookback 10 --horizon 1 --batch 32
+    python benchmarks/ensemble_cost.py --model stacked --form by-member ...   # force a form
 
 The reference size is the benchmark's seglstm on ETTh1 (lookback 96, segment 24, hidden 512,
 dropout 0.5, batch 256; the sizes `train` chooses there by itself), on its first `--rows` rows
@@ -13,7 +14,8 @@ epochs on the standard split (no early stopping) in its own subprocess, and the 
 epoch (the mean over the epochs after the first, which pays for warm-up) are compared with
 K = 1. Prints one line per K and the ratio; `--json` appends the rows to a file. `--model`
 another of the family (lstm, the presets) trains it with its own sizes (`--segment`,
-`--hidden` and `--dropout` are seglstm's).
+`--hidden` and `--dropout` are seglstm's); `--form at-once|by-member` forces how the family's
+members run on the CPU (default: the model's rule, `StackedEnsemble.members`).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ def one(spec: dict[str, Any]) -> dict[str, Any]:
     import lstmcast
 
     torch.set_num_threads(spec["threads"])
+    if spec["form"] != "auto":
+        from lstmcast.models.ensemble import StackedEnsemble
+
+        StackedEnsemble.batched = spec["form"] == "at-once"
     frame = __import__("pandas").read_csv(spec["data"]).head(spec["rows"])
     seconds: list[float] = []
     last = [time.perf_counter()]
@@ -79,6 +85,7 @@ def main() -> None:
     parser.add_argument("--model", default="seglstm", help="seglstm, lstm or a preset")
     parser.add_argument("--members", default="1,2,5")
     parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--form", choices=("auto", "at-once", "by-member"), default="auto")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lookback", type=int, default=96)
     parser.add_argument("--horizon", type=int, default=96)
@@ -104,6 +111,7 @@ def main() -> None:
             "model": args.model,
             "members": k,
             "batch": args.batch,
+            "form": args.form,
             "epochs": args.epochs,
             "lookback": args.lookback,
             "horizon": args.horizon,
