@@ -47,14 +47,40 @@ class MemberLoss(nn.Module):
         return self.inner(predicted, target.unsqueeze(-1).expand_as(predicted))
 
 
-class StackedEnsemble(nn.Module):
+class MemberMean(nn.Module):
+    """What an ensemble trained as one model gives, whatever runs its members (`members`):
+    in training (or with `every_member` set) every member's forecast (B, H, T, K); evaluated,
+    the mean of the members in `keep` (B, H, T)."""
+
     keep: Tensor  # (K,) 1 for the members the mean uses
+
+    def __init__(self, members: int) -> None:
+        super().__init__()
+        self.register_buffer("keep", torch.ones(members))
+        self.every_member = False
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        y = self.members(x, context)
+        if self.training or self.every_member:
+            return y
+        return self.mean(y)
+
+    def mean(self, y: Tensor) -> Tensor:
+        """Every member's forecast (B, H, T, K) -> the mean of the kept members (B, H, T)."""
+        return kept_mean(y, self.keep)
+
+    def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        """Every member's forecast (B, H, T, K)."""
+        raise NotImplementedError
+
+
+class StackedEnsemble(MemberMean):
     # True: all members in one pass; False: member after member; None: one pass where the
     # structure can run it (see `members`). Set on an instance, or on the class for a benchmark.
     batched: bool | None = None
 
     def __init__(self, config: Any, make: Callable[[Any], nn.Module]) -> None:
-        super().__init__()
+        super().__init__(config.members)
         self.config = config
         single = dataclasses.replace(config, members=1)
         drawn = [make(single) for _ in range(config.members)]  # each its own draw
@@ -75,24 +101,10 @@ class StackedEnsemble(nn.Module):
         )
         self.n_targets: int = drawn[0].n_targets  # type: ignore[assignment]
         self.horizon: int = drawn[0].horizon  # type: ignore[assignment]
-        self.register_buffer("keep", torch.ones(config.members))
-        self.every_member = False
 
     @staticmethod
     def _key(name: str) -> str:
         return name.replace(".", "-")  # ParameterDict keys hold no dots
-
-    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """Training (or `every_member`): every member's forecast (B, H, T, K); evaluated: the
-        mean of the kept members (B, H, T)."""
-        y = self.members(x, context)
-        if self.training or self.every_member:
-            return y
-        return self.mean(y)
-
-    def mean(self, y: Tensor) -> Tensor:
-        """Every member's forecast (B, H, T, K) -> the mean of the kept members (B, H, T)."""
-        return kept_mean(y, self.keep)
 
     def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Every member's forecast (B, H, T, K): all at once where the structure can run them

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.kernels.cpu_lstm import Dropout
-from lstmcast.models.ensemble import kept_mean
+from lstmcast.models.ensemble import MemberMean
 from lstmcast.models.seglstm import (
     SegLSTM,
     SegLSTMConfig,
@@ -44,12 +44,11 @@ from lstmcast.models.seglstm import (
 BY_MEMBER_SIZE = 2**18
 
 
-class SegLSTMEnsemble(nn.Module):
+class SegLSTMEnsemble(MemberMean):
     name = "seglstm"
-    keep: Tensor  # (K,) 1 for the members the mean uses
 
     def __init__(self, config: SegLSTMConfig) -> None:
-        super().__init__()
+        super().__init__(config.members)
         self.config = config
         single = dataclasses.replace(config, members=1)
         drawn = [SegLSTM(single) for _ in range(config.members)]  # each its own draw
@@ -76,21 +75,7 @@ class SegLSTMEnsemble(nn.Module):
             self.context_w = stacked(lambda m: m.context.weight, transpose=True)  # (K, C, D)
             self.context_b = stacked(lambda m: m.context.bias)  # (K, D)
         self.dropout = Dropout(config.dropout)
-        self.register_buffer("keep", torch.ones(config.members))
-        self.every_member = False
         self.batched: bool | None = None  # None: as `by_member` chooses
-
-    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
-        """Training (or `every_member`): every member's forecast (B, H, T, K); evaluated: the
-        mean of the kept members (B, H, T)."""
-        y = self.members(x, context)
-        if self.training or self.every_member:
-            return y
-        return self.mean(y)
-
-    def mean(self, y: Tensor) -> Tensor:
-        """Every member's forecast (B, H, T, K) -> the mean of the kept members (B, H, T)."""
-        return kept_mean(y, self.keep)
 
     def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Every member's forecast (B, H, T, K)."""
