@@ -180,6 +180,21 @@ def test_a_preset_ensemble_is_reported_gives_spread_intervals_and_is_saved(tmp_p
     pd.testing.assert_frame_equal(loaded.predict(data), forecast)
 
 
+def test_a_seeded_preset_ensemble_repeats_bit_for_bit_on_the_cpu():
+    """All members in one C++ layer call (with dropout: stacked) still repeat a seeded run: the
+    per-thread gradient shares are added in thread order, per member."""
+    data = frame()
+    options = dict(horizon=2, epochs=2, lookback=14, ensemble=3, seed=7)
+    runs = [lstmcast.Forecaster("stacked", **options).fit(data) for _ in range(2)]
+    ensembles = [models.ensemble_of(run.state_.model) for run in runs]
+    assert all(e is not None and e.batched is None for e in ensembles)  # the rule decides
+    assert ensembles[0].structure.runs_members_at_once(torch.zeros(32, 14, 2), 3)  # at once
+    first, second = (dict(e.named_parameters()) for e in ensembles)
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[n], second[n]) for n in first)
+    pd.testing.assert_frame_equal(runs[0].predict(data), runs[1].predict(data))
+
+
 def test_an_lstm_ensemble_reads_covariates_known_in_advance():
     data = frame()
     data["promo"] = (np.arange(len(data)) % 5 == 0).astype(float)
