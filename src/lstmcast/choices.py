@@ -83,6 +83,13 @@ class IntervalMethod(StrEnum):
     spread = "spread"  # conformal on residuals over an ensemble's member spread
 
 
+class EnsembleReduce(StrEnum):
+    """How an ensemble's kept members make its forecast."""
+
+    mean = "mean"
+    median = "median"  # robust to a member far off the others
+
+
 class Part(StrEnum):
     """The part of a table a saved model is evaluated on."""
 

@@ -28,6 +28,7 @@ _CHOICES = {
     "optimizer": choices.Optimizer,
     "loss": choices.Loss,
     "interval_method": choices.IntervalMethod,
+    "ensemble_reduce": choices.EnsembleReduce,
 }
 QUANTILE_METHODS = (choices.IntervalMethod.quantile.value, choices.IntervalMethod.cqr.value)
 
@@ -78,6 +79,7 @@ class RunConfig:
     period: int | None = None
     model_options: dict[str, Any] = field(default_factory=dict)
     ensemble: int = 1  # K > 1: K members (seglstm, lstm, presets) trained as one model, their mean
+    ensemble_reduce: str = "mean"  # or the kept members' median
     # training
     epochs: int = 100
     batch_size: int = 32
@@ -150,6 +152,11 @@ class RunConfig:
             raise ConfigError(
                 f"The 'adaptive_gamma' parameter adapts conformal intervals; it needs "
                 f"--interval-method conformal or cqr. Got {self.interval_method!r}."
+            )
+        if self.ensemble_reduce != choices.EnsembleReduce.mean and self.ensemble < 2:
+            raise ConfigError(
+                f"--ensemble-reduce {self.ensemble_reduce} combines an ensemble's members; it "
+                "needs --ensemble K with K >= 2"
             )
         spread = self.interval_method == choices.IntervalMethod.spread
         if self.intervals and spread and self.ensemble < 2:
@@ -277,6 +284,8 @@ class RunConfig:
         overrides.update(self.model_options)
         if self.ensemble > 1:
             overrides["members"] = self.ensemble
+        if self.ensemble_reduce != choices.EnsembleReduce.mean:  # the model's default
+            overrides["reduce"] = self.ensemble_reduce
         if self.head_quantiles():
             overrides["quantiles"] = self.head_quantiles()
         return overrides

@@ -49,6 +49,7 @@ SAMPLES: dict[str, tuple[list[str], object, str]] = {
     "period": (["--period", "3"], 3, "3"),
     "model_options": (["--model-options", "revin=true"], {"revin": True}, "{revin = true}"),
     "ensemble": (["--ensemble", "3"], 3, "3"),
+    "ensemble_reduce": (["--ensemble-reduce", "median"], "median", '"median"'),
     "epochs": (["--epochs", "3"], 3, "3"),
     "batch_size": (["--batch-size", "16"], 16, "16"),
     "optimizer": (["--optimizer", "adamw"], "adamw", '"adamw"'),

@@ -46,7 +46,7 @@ def test_unknown_override_names_the_key_and_the_allowed_fields() -> None:
         ConfigError,
         match=re.escape(
             "Unknown parameter 'units' for model 'simple'. "
-            "Allowed: layers, bidirectional, dropout, activation, revin, members."
+            "Allowed: layers, bidirectional, dropout, activation, revin, members, reduce."
         ),
     ):
         build("simple", 3, units=64)

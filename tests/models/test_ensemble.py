@@ -19,7 +19,7 @@ from lstmcast.kernels import cpu_lstm
 from lstmcast.kernels.dispatch import Backend
 from lstmcast.models import KerasLSTM, LSTMForecaster
 from lstmcast.models import lstm as lstm_module
-from lstmcast.models.ensemble import MemberLoss, StackedEnsemble
+from lstmcast.models.ensemble import MemberLoss, StackedEnsemble, kept_mean, kept_median
 
 FAMILY = ["simple", "stacked", "bidirectional", "lstm"]
 
@@ -226,3 +226,45 @@ def test_an_lstm_ensemble_reads_covariates_known_in_advance():
 def test_what_an_ensemble_does_not_take_is_refused_in_one_line(options, message):
     with pytest.raises(ConfigError, match=message):
         lstmcast.Forecaster(**{"epochs": 1, "ensemble": 2, "lookback": 14, **options}).fit(frame())
+
+
+def test_the_median_of_the_kept_members_ignores_one_far_off():
+    y = torch.tensor([1.0, 2.0, 9.0, 1000.0, 3.0]).view(1, 1, 1, 5)
+    every = torch.ones(5)
+    assert kept_median(y, every).item() == 3.0  # 1, 2, 3, 9, 1000
+    assert kept_mean(y, every).item() == pytest.approx(203.0)
+    dropped = torch.tensor([1.0, 1.0, 1.0, 0.0, 1.0])  # member 3 dropped on validation
+    assert kept_median(y, dropped).item() == 2.5  # 1, 2, 3, 9: the middle two's mean
+
+
+def test_an_ensemble_forecasts_its_kept_members_median_when_asked(tmp_path):
+    data = frame()
+    options = dict(horizon=2, epochs=2, lookback=14, ensemble=3, intervals=(0.8,))
+    fitted = lstmcast.Forecaster(
+        "bidirectional", ensemble_reduce="median", interval_method="spread", **options
+    ).fit(data)
+    ensemble = models.ensemble_of(fitted.state_.model)
+    assert ensemble is not None and ensemble.reduce == "median"
+    x = torch.randn(4, 14, 2)
+    ensemble.eval()
+    ensemble.every_member = True
+    every = ensemble(x)
+    ensemble.every_member = False
+    assert torch.equal(ensemble(x), every.median(dim=-1).values)  # 3 members: the middle one
+    assert fitted.evaluate(data)["ensemble"]["reduce"] == "median"
+    forecast = fitted.predict(data)
+    loaded = lstmcast.load(fitted.save(tmp_path / "m"))
+    assert models.ensemble_of(loaded.state_.model).reduce == "median"
+    pd.testing.assert_frame_equal(loaded.predict(data), forecast)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ensemble_reduce": "median"}, "needs --ensemble K"),
+        ({"ensemble": 2, "ensemble_reduce": "mode"}, "'ensemble_reduce'.*mean, median"),
+    ],
+)
+def test_a_reduce_that_cannot_apply_is_refused_in_one_line(options, message):
+    with pytest.raises(ConfigError, match=message):
+        lstmcast.Forecaster("simple", lookback=14, **options)

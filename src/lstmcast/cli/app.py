@@ -696,7 +696,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
         members = metrics["ensemble"]
         mse = members["mse_scaled"]
         line = (
-            f"ensemble: {len(members['kept'])} of {members['members']} members in the mean; "
+            f"ensemble: {len(members['kept'])} of {members['members']} members in the "
+            f"{members.get('reduce', 'mean')}; "
             f"member MSE (scaled) {_fmt(min(mse))}-{_fmt(max(mse))}, spread "
             f"{_fmt(members['spread_scaled'])}"
         )

@@ -66,6 +66,8 @@ HELP: dict[str, str] = {
     "period": "Season length for seasonal_naive (default: the model's).",
     "model_options": "Other model options as key=value pairs, e.g. 'segment=12,hidden=256'.",
     "ensemble": "Train K members (seglstm, lstm, the presets) as one model; forecast their mean.",
+    "ensemble_reduce": "How the ensemble's kept members make the forecast: their mean, or their "
+    "median (robust to a member far off the others).",
     "epochs": "Training epochs (at most).",
     "batch_size": "Windows per batch.",
     "optimizer": "Optimizer.",
@@ -100,6 +102,7 @@ CHOICES: dict[str, type[StrEnum]] = {
     "optimizer": choices.Optimizer,
     "loss": choices.Loss,
     "interval_method": choices.IntervalMethod,
+    "ensemble_reduce": choices.EnsembleReduce,
 }
 SWITCHES = {  # bool fields: the on/off flag pair
     "bidirectional": "--bidirectional/--unidirectional",

@@ -332,7 +332,7 @@ def train(
                 if ensemble is not None:
                     for k in range(K):
                         total[1 + k] += loss_fn(predicted[..., k], targets) * len(chunk)
-                    predicted = ensemble.mean(predicted)
+                    predicted = ensemble.combine(predicted)
                 total[0] += loss_fn(predicted, targets) * len(chunk)
         finally:
             if ensemble is not None:

@@ -177,7 +177,11 @@ def config_dict(model: nn.Module) -> dict[str, Any]:
         )
     out: dict[str, Any] = {"name": name}
     for key, value in dataclasses.asdict(config).items():
-        if (key in ("quantiles", "context") and not value) or (key == "members" and value == 1):
+        if (
+            (key in ("quantiles", "context") and not value)
+            or (key == "members" and value == 1)
+            or (key == "reduce" and value == "mean")
+        ):
             continue  # a point model without covariates is described as before they existed
         out[key] = list(value) if isinstance(value, tuple) else value
     return out

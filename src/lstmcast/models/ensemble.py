@@ -32,6 +32,14 @@ def kept_mean(y: Tensor, keep: Tensor) -> Tensor:
     return torch.einsum("bhtk,k->bht", y, keep) / keep.sum()
 
 
+def kept_median(y: Tensor, keep: Tensor) -> Tensor:
+    """Every member's forecast (B, H, T, K) -> the median of the members whose `keep` is 1
+    (of an even count, the mean of the middle two)."""
+    kept = y[..., keep > 0].sort(dim=-1).values
+    n = kept.shape[-1]
+    return (kept[..., (n - 1) // 2] + kept[..., n // 2]) / 2
+
+
 class MemberLoss(nn.Module):
     """A loss of (B, H, T) forecasts applied to every member of (B, H, T, K): the mean of the
     members' own losses. A (B, H, T) forecast (the evaluated model's mean, one member's) is
@@ -50,24 +58,26 @@ class MemberLoss(nn.Module):
 class MemberMean(nn.Module):
     """What an ensemble trained as one model gives, whatever runs its members (`members`):
     in training (or with `every_member` set) every member's forecast (B, H, T, K); evaluated,
-    the mean of the members in `keep` (B, H, T)."""
+    the mean (or, with `reduce` "median", the median) of the members in `keep` (B, H, T)."""
 
-    keep: Tensor  # (K,) 1 for the members the mean uses
+    keep: Tensor  # (K,) 1 for the members the forecast uses
 
-    def __init__(self, members: int) -> None:
+    def __init__(self, members: int, reduce: str) -> None:
         super().__init__()
         self.register_buffer("keep", torch.ones(members))
         self.every_member = False
+        self.reduce = reduce
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         y = self.members(x, context)
         if self.training or self.every_member:
             return y
-        return self.mean(y)
+        return self.combine(y)
 
-    def mean(self, y: Tensor) -> Tensor:
-        """Every member's forecast (B, H, T, K) -> the mean of the kept members (B, H, T)."""
-        return kept_mean(y, self.keep)
+    def combine(self, y: Tensor) -> Tensor:
+        """Every member's forecast (B, H, T, K) -> the ensemble's (B, H, T): the kept
+        members' mean or median."""
+        return (kept_median if self.reduce == "median" else kept_mean)(y, self.keep)
 
     def members(self, x: Tensor, context: Tensor | None = None) -> Tensor:
         """Every member's forecast (B, H, T, K)."""
@@ -80,7 +90,7 @@ class StackedEnsemble(MemberMean):
     batched: bool | None = None
 
     def __init__(self, config: Any, make: Callable[[Any], nn.Module]) -> None:
-        super().__init__(config.members)
+        super().__init__(config.members, config.reduce)
         self.config = config
         single = dataclasses.replace(config, members=1)
         drawn = [make(single) for _ in range(config.members)]  # each its own draw

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lstmcast import choices
 from lstmcast.checks import check_bool, check_choice, check_int
 from lstmcast.errors import ConfigError
 from lstmcast.kernels import dispatch
@@ -96,9 +97,11 @@ def check_quantiles(value: object) -> tuple[float, ...]:
     return taus
 
 
-def check_members(members: object, quantiles: tuple[float, ...]) -> None:
+def check_members(members: object, quantiles: tuple[float, ...], reduce: object) -> None:
     """Raise ConfigError unless `members` (an ensemble's K) is an int in [1, MAX_MEMBERS] and,
-    above 1, the model has no quantile head (an ensemble's intervals are conformal)."""
+    above 1, the model has no quantile head (an ensemble's intervals are conformal), and
+    `reduce` (how the kept members make the forecast) is one of EnsembleReduce's."""
+    check_choice("reduce", reduce, choices.values(choices.EnsembleReduce))
     check_int("members", members)
     if members > MAX_MEMBERS:  # type: ignore[operator]  # checked to be an int above
         raise ConfigError(f"The 'members' parameter must be at most {MAX_MEMBERS}. Got {members}.")
@@ -161,6 +164,7 @@ class LSTMConfig:
     quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
     context: int = 0  # C: known-in-advance inputs (B, C) the head reads beside the LSTM state
     members: int = 1  # K > 1: an ensemble of K members trained as one (models.ensemble)
+    reduce: str = "mean"  # the ensemble's forecast: its kept members' mean or median
 
     def __post_init__(self) -> None:
         # object.__setattr__: normalise fields of the frozen instance (None -> int, list -> tuple)
@@ -184,7 +188,7 @@ class LSTMConfig:
         check_choice("activation", self.activation, sorted(ACTIVATIONS))
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
         check_int("context", self.context, minimum=0)
-        check_members(self.members, self.quantiles)
+        check_members(self.members, self.quantiles, self.reduce)
 
 
 class LSTMForecaster(nn.Module):

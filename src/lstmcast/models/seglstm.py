@@ -60,6 +60,7 @@ class SegLSTMConfig:
     quantiles: tuple[float, ...] = ()  # Q quantile levels (with 0.5): forecast (B, H, T, Q)
     context: int = 0  # C: known-in-advance inputs (B, C), added to every decoder query
     members: int = 1  # K > 1: an ensemble of K members trained as one (seglstm_ensemble)
+    reduce: str = "mean"  # the ensemble's forecast: its kept members' mean or median
 
     def __post_init__(self) -> None:
         object.__setattr__(
@@ -73,7 +74,7 @@ class SegLSTMConfig:
         check_choice("revin_mode", self.revin_mode, REVIN_MODES)
         object.__setattr__(self, "quantiles", check_quantiles(self.quantiles))
         check_int("context", self.context, minimum=0)
-        check_members(self.members, self.quantiles)
+        check_members(self.members, self.quantiles, self.reduce)
 
 
 class SegLSTM(nn.Module):

@@ -48,7 +48,7 @@ class SegLSTMEnsemble(MemberMean):
     name = "seglstm"
 
     def __init__(self, config: SegLSTMConfig) -> None:
-        super().__init__(config.members)
+        super().__init__(config.members, config.reduce)
         self.config = config
         single = dataclasses.replace(config, members=1)
         drawn = [SegLSTM(single) for _ in range(config.members)]  # each its own draw

@@ -236,7 +236,7 @@ def member_outputs(
 
 
 def ensemble_outputs(model: nn.Module, members: np.ndarray) -> Outputs:
-    """The point forecast (the kept members' mean, as the model computes it) and the kept
+    """The point forecast (the kept members' mean or median, as the model computes it) and the kept
     members' spread (their standard deviation) from every member's forecasts (N, H, V, K)."""
     from lstmcast.models import ensemble_of
 
@@ -246,7 +246,7 @@ def ensemble_outputs(model: nn.Module, members: np.ndarray) -> Outputs:
         return Outputs(members, spread=np.zeros(members.shape))
     keep = ensemble.keep.cpu().numpy() > 0
     with torch.no_grad():
-        point = ensemble.mean(torch.from_numpy(members).to(ensemble.keep.device))
+        point = ensemble.combine(torch.from_numpy(members).to(ensemble.keep.device))
     spread = members[..., keep].astype(np.float64).std(axis=-1)
     return Outputs(point.cpu().numpy(), spread=spread, members=members)
 

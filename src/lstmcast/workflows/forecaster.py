@@ -724,6 +724,7 @@ class Forecaster:
         )
         return {
             "members": len(mse),
+            "reduce": self.config.ensemble_reduce,  # how the kept members make the forecast
             "kept": [int(k) for k in np.flatnonzero(kept)],
             "mse_scaled": [float(v) for v in mse],
             "spread_scaled": float(np.mean(np.std(predicted[..., kept], axis=-1))),

@@ -208,6 +208,7 @@ ARCHITECTURE = record(
         "segment": integer(1, MAX_SIZE),
         "context": integer(0, MAX_SIZE),
         "members": integer(1, 64),
+        "reduce": string(*choices.values(choices.EnsembleReduce)),
         "period": integer(1, MAX_SIZE),
         "quantiles": sequence(LEVEL, max_len=99),
         "dropout": number(0, 1),
