@@ -13,7 +13,8 @@ series allows), two horizons (1 step and a few steps) and a season length for se
 
 Every model is fitted through the public API with ONLY lookback, horizon, epochs, patience and
 seed (seasonal_naive gets `period` too; `seglstm@auto` is seglstm without the lookback, which
-the library then chooses from the data; `NAME@ens5` is `--ensemble 5`), so the table
+the library then chooses from the data; `NAME@ens5` is `--ensemble 5`, `NAME@ens5-median`
+adds `--ensemble-reduce median`), so the table
 measures the library's defaults; the
 default split (70/10/20 %, in time order), standard scaling fitted on train, early stopping on
 validation. A model that refuses its options is a row with status "refused" and the one-line
@@ -50,7 +51,19 @@ SHARED = ROOT.parent / "shared" / "data"
 AUTO = "seglstm@auto"  # seglstm with the lookback left to the data too (the train default)
 ENSEMBLE = "seglstm@ens5"  # 5 seglstm members trained as one model (--ensemble 5)
 PRESET_ENSEMBLES = ("simple@ens5", "stacked@ens5", "bidirectional@ens5")  # likewise
-LSTMS = ("seglstm", AUTO, ENSEMBLE, "simple", "stacked", "bidirectional", "lstm", *PRESET_ENSEMBLES)
+# NAME@ensK-median: the kept members' median (--ensemble-reduce median)
+MEDIANS = tuple(f"{m}-median" for m in (ENSEMBLE, *PRESET_ENSEMBLES))
+LSTMS = (
+    "seglstm",
+    AUTO,
+    ENSEMBLE,
+    "simple",
+    "stacked",
+    "bidirectional",
+    "lstm",
+    *PRESET_ENSEMBLES,
+    *MEDIANS,
+)
 MODELS = (*LSTMS, "linear", "seasonal_naive", "repeat_last", "mean")
 BASELINES = ("linear", "seasonal_naive", "repeat_last", "mean")
 COMPARED = ("linear", "seasonal_naive", "repeat_last")  # the "no worse than" column
@@ -220,8 +233,11 @@ def options_for(series: Series, model: str, horizon: int, seed: int, args: Any) 
     }
     if model == "seasonal_naive":
         options["period"] = series.period
-    if "@ens" in model:  # NAME@ensK: --ensemble K
-        options["ensemble"] = int(model.split("@ens")[1])
+    if "@ens" in model:  # NAME@ensK: --ensemble K; NAME@ensK-median: and their median
+        members, _, reduce = model.split("@ens")[1].partition("-")
+        options["ensemble"] = int(members)
+        if reduce:
+            options["ensemble_reduce"] = reduce
     return options
 
 
