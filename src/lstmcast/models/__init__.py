@@ -27,7 +27,7 @@ from lstmcast.models.baselines import (
     SeasonalNaiveConfig,
 )
 from lstmcast.models.covariates import CovariateSpec, WithCovariates, embedding_width
-from lstmcast.models.ensemble import MemberMean, StackedEnsemble
+from lstmcast.models.ensemble import Ensemble, StackedEnsemble
 from lstmcast.models.keras_lstm import ACTIVATIONS, KerasLSTM
 from lstmcast.models.lstm import PRESETS, LSTMConfig, LSTMForecaster
 from lstmcast.models.seglstm import SegLSTM, SegLSTMConfig
@@ -227,10 +227,10 @@ def core(model: nn.Module) -> nn.Module:
     return model.core if isinstance(model, WithCovariates) else model
 
 
-def ensemble_of(model: nn.Module) -> MemberMean | None:
+def ensemble_of(model: nn.Module) -> Ensemble | None:
     """The ensemble trained as one model inside `model` (`config.members` K > 1), else None."""
     inner = core(model)
-    return inner if isinstance(inner, MemberMean) else None
+    return inner if isinstance(inner, Ensemble) else None
 
 
 def build_for_run(

@@ -11,8 +11,9 @@ blocks (`lstm.AT_ONCE_FLOATS`); `batched` forces either form.
 
 The members are drawn one after another from the global RNG, so member 0 starts as the single
 model of the same seed. Training sees every member's forecast (B, H, T, K) and `MemberLoss`
-averages their own losses; evaluated, the model gives the mean of the members in `keep`, or
-with `every_member` set all of them (their spread, their own errors).
+averages their own losses; evaluated, the model gives the mean (or median) of the members in
+`keep`, or with `every_member` set all of them (their spread, their own errors). `Ensemble`,
+the base of this class and of `SegLSTMEnsemble`, is that part.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class MemberLoss(nn.Module):
         return self.inner(predicted, target.unsqueeze(-1).expand_as(predicted))
 
 
-class MemberMean(nn.Module):
+class Ensemble(nn.Module):
     """What an ensemble trained as one model gives, whatever runs its members (`members`):
     in training (or with `every_member` set) every member's forecast (B, H, T, K); evaluated,
     the mean (or, with `reduce` "median", the median) of the members in `keep` (B, H, T)."""
@@ -84,7 +85,7 @@ class MemberMean(nn.Module):
         raise NotImplementedError
 
 
-class StackedEnsemble(MemberMean):
+class StackedEnsemble(Ensemble):
     # True: all members in one pass; False: member after member; None: one pass where the
     # structure can run it (see `members`). Set on an instance, or on the class for a benchmark.
     batched: bool | None = None

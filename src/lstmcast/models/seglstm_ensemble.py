@@ -12,9 +12,10 @@ LSTM in torch's gate order i, f, g, o); the members are drawn one after another 
 RNG, so member 0 starts as the single model of the same seed. Training sees every member's
 forecast, (B, H, T, K), and the loss averages the members' own losses (`ensemble.MemberLoss`),
 so each member learns as if alone, on the same batches; the training loop keeps each member's
-own best validation epoch (`engine.training.MemberBest`). Evaluated, the model gives the mean of the
-members it keeps (`keep`, a 0/1 buffer: a member whose validation loss blew up is dropped after
-training); with `every_member` set it gives all of them (their spread, their own errors).
+own best validation epoch (`engine.training.MemberBest`). Evaluated, the model gives the mean (or
+median; `ensemble.Ensemble`, its base) of the members it keeps (`keep`, a 0/1 buffer: a member
+whose validation loss blew up is dropped after training); with `every_member` set it gives all
+of them (their spread, their own errors).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lstmcast.kernels.cpu_lstm import Dropout
-from lstmcast.models.ensemble import MemberMean
+from lstmcast.models.ensemble import Ensemble
 from lstmcast.models.seglstm import (
     SegLSTM,
     SegLSTMConfig,
@@ -44,7 +45,7 @@ from lstmcast.models.seglstm import (
 BY_MEMBER_SIZE = 2**18
 
 
-class SegLSTMEnsemble(MemberMean):
+class SegLSTMEnsemble(Ensemble):
     name = "seglstm"
 
     def __init__(self, config: SegLSTMConfig) -> None:
