@@ -9,6 +9,10 @@ when asked for again, so an interrupted table resumes where it stopped. After th
 results section of docs/accuracy.md (between the `results` markers) is rewritten from the
 whole cache, with the rows of ../shared/benchmarks/published.csv beside ours; the text
 around the markers is kept. `--report-only` rewrites the report without running anything.
+
+Each run also saves its training state after every epoch under `--checkpoints` (one directory
+per row, removed once the row is cached), so a run stopped part-way (a CPU session's time
+limit) goes on from its last epoch when the same command runs again, to the same result.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import datetime as dt
 import json
 import os
 import platform
+import shutil
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -97,6 +102,17 @@ def key(row: dict[str, Any]) -> tuple[Any, ...]:
     )
 
 
+def run_seconds(row: dict[str, Any]) -> float:
+    """A run's training time: a resumed run's is the sum of its epochs, whichever process
+    trained them (train_seconds is only the last process's share)."""
+    return float(row["epoch_seconds"] if row.get("resumed_after_epoch") else row["train_seconds"])
+
+
+def resumed(row: dict[str, Any]) -> str:
+    after = row.get("resumed_after_epoch")
+    return f", resumed after epoch {after}" if after else ""
+
+
 def read_cache(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         return []
@@ -131,6 +147,9 @@ def run(args: argparse.Namespace, cache: Path) -> None:
                         model, options = model_and_options(name)
                         if args.epochs:
                             options["epochs"] = args.epochs
+                        state = args.checkpoints / "-".join(
+                            str(part) for part in key(wanted) if part not in (None, "")
+                        ).replace(" ", "").replace(",", "+")
                         row = run_one(
                             data,
                             model,
@@ -139,6 +158,7 @@ def run(args: argparse.Namespace, cache: Path) -> None:
                             seed,
                             device=args.device,
                             options=options,
+                            checkpoint=state,
                         )
                         row.update(  # the table's name: seglstm@ens5, not seglstm
                             {k: v for k, v in wanted.items() if k != "options"},
@@ -149,10 +169,12 @@ def run(args: argparse.Namespace, cache: Path) -> None:
                         )
                         with cache.open("a") as handle:
                             handle.write(json.dumps(row) + "\n")
+                        shutil.rmtree(state, ignore_errors=True)
                         print(
                             f"{dataset} L={lookback} {name} H={horizon} seed {seed}: "
                             f"mse {row['mse']:.4f} mae {row['mae']:.4f} val {row['val_mse']:.4f} "
-                            f"({row['train_seconds']:.1f} s, {row['epochs_run']} epochs)",
+                            f"({run_seconds(row):.1f} s, {row['epochs_run']} epochs"
+                            f"{resumed(row)})",
                             flush=True,
                         )
 
@@ -218,7 +240,7 @@ def report(rows: list[dict[str, Any]], horizons: list[int]) -> str:
                     continue
                 mae, val = np.mean([r["mae"] for r in at]), np.mean([r["val_mse"] for r in at])
                 cells.append(f"{cell([r['mse'] for r in at])} / {mae:.3f} (v {val:.3f})")
-            seconds = cell([r["train_seconds"] for r in group], 1).split(" ")[0]
+            seconds = cell([run_seconds(r) for r in group], 1).split(" ")[0]
             seeds = len({r["seed"] for r in group})
             epochs = f"≤{cap}" if cap else "default"
             lines.append(
@@ -275,6 +297,12 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=ROOT / "runs" / "accuracy.jsonl")
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "accuracy.md")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--checkpoints",
+        type=Path,
+        default=ROOT / "runs" / "accuracy-checkpoints",
+        help="where unfinished runs keep their state (one directory per row)",
+    )
     args = parser.parse_args()
     unknown = sorted(set(args.datasets) - set(DATASETS))
     if unknown:

@@ -121,3 +121,38 @@ def test_every_model_is_checked_before_the_first_trains(tmp_path, monkeypatch):
     with pytest.raises(ConfigError, match=r"'period' parameter \(24\) must be <= the lookback"):
         run_benchmark(path, "ratio", ["linear", "seasonal_naive"], [5], lookback=12)
     assert trained == []
+
+
+def test_a_stopped_run_goes_on_from_its_checkpoint_to_the_uninterrupted_result(
+    tmp_path, monkeypatch
+):
+    """benchmarks/accuracy.py gives each run a checkpoint directory: a run stopped after two
+    epochs (a session's time limit) resumes there and scores what one run without a stop
+    scores, bit for bit on the CPU, and its row says where it went on from."""
+    from lstmcast.workflows import benchmark
+
+    data = load_protocol(synthetic_csv(tmp_path / "s.csv", rows=240), "ratio")
+    options = {"epochs": 4, "patience": 0, "batch_size": 16, "device": "cpu", "ensemble": 2}
+    args = (data, "seglstm", 6, 24, 0)
+    whole = benchmark.run_one(*args, options=options)
+    fit = benchmark.fit_model
+
+    def stopped_after_two(*a, **k):
+        def stop(epoch):  # killed during epoch 3: the state saved is epoch 2's
+            if epoch.number == 3:
+                raise KeyboardInterrupt
+
+        return fit(*a, **{**k, "callbacks": [*k["callbacks"], stop]})
+
+    monkeypatch.setattr(benchmark, "fit_model", stopped_after_two)
+    state = tmp_path / "state"
+    with pytest.raises(KeyboardInterrupt):
+        benchmark.run_one(*args, options=options, checkpoint=state)
+    assert (state / "state.json").is_file()
+    monkeypatch.setattr(benchmark, "fit_model", fit)
+    resumed = benchmark.run_one(*args, options=options, checkpoint=state)
+    assert resumed["resumed_after_epoch"] == 2 and resumed["epochs_run"] == 4
+    assert (resumed["mse"], resumed["val_mse"]) == (whole["mse"], whole["val_mse"])
+    assert resumed["epoch_seconds"] > 0
+    other = benchmark.run_one(data, "seglstm", 6, 24, 1, options=options, checkpoint=state)
+    assert other["resumed_after_epoch"] == 0  # another run's state is not taken

@@ -10,6 +10,7 @@ See ../shared/benchmarks/README.md for the reference description.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -32,10 +33,11 @@ from lstmcast.data import (
     split_windows,
 )
 from lstmcast.engine.batching import gather_targets, predict_windows
+from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import resolve_device
 from lstmcast.errors import ConfigError
 from lstmcast.models import build_for_run
-from lstmcast.workflows.fitting import fit_model
+from lstmcast.workflows.fitting import fingerprint, fit_model
 
 PROTOCOLS = choices.values(choices.Protocol)
 ETT_HOURLY = (8640, 11520, 14400)  # 12 / 4 / 4 months of 30 days, hourly
@@ -155,8 +157,14 @@ def run_one(
     device: str = "auto",
     options: dict[str, Any] | None = None,
     model_options: dict[str, Any] | None = None,
+    checkpoint: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train `model_name` once on the train windows (early stopping on val) and score it."""
+    """Train `model_name` once on the train windows (early stopping on val) and score it.
+
+    With `checkpoint` (a directory) the loop saves its state after every epoch and a run of
+    the same options and data goes on from it: a long run (an ensemble on the CPU) may be
+    stopped and finished by a later process. `train_seconds` is then this process's share and
+    `epoch_seconds` the sum of every epoch's time, whichever process ran it."""
     split = data.split
     check_split(split, lookback, horizon)
     config = benchmark_config(
@@ -165,8 +173,22 @@ def run_one(
     target = resolve_device(config.device)
     n_features = data.scaled.shape[1]
     test_starts = split_windows(split, "test", lookback, horizon)
+    saved = None
+    if checkpoint is not None:  # the data's digest: its values and its split
+        digest = hashlib.sha256(np.ascontiguousarray(data.scaled).tobytes())
+        digest.update(repr(split).encode())
+        saved = Checkpoint(Path(checkpoint), fingerprint(config, digest.hexdigest()), None)
+    ran: list[int] = []  # the epochs this process trains
     started = time.perf_counter()
-    fitted = fit_model(data.scaled, n_features, split, config, target)
+    fitted = fit_model(
+        data.scaled,
+        n_features,
+        split,
+        config,
+        target,
+        callbacks=[lambda epoch: ran.append(epoch.number)],
+        checkpoint=saved,
+    )
     seconds = time.perf_counter() - started
     model, series, result, val_starts = (
         fitted.model,
@@ -192,6 +214,14 @@ def run_one(
         "n_test_windows": len(test_starts),
         "device": str(target),
         "options": {**config.model_options, **{**TRAINING.get(model_name, {}), **(options or {})}},
+        **(
+            {}
+            if saved is None
+            else {
+                "resumed_after_epoch": ran[0] - 1 if ran else len(result.history),
+                "epoch_seconds": sum(row["seconds"] for row in result.history),
+            }
+        ),
     }
 
 
