@@ -94,6 +94,9 @@ def main() -> None:
     parser.add_argument("--dropout", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rows", type=int, default=3000, help="the first rows of ETTh1")
+    parser.add_argument(
+        "--data", type=Path, default=DATA, help="ETTh1.csv (a lent GPU has no ../shared)"
+    )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)
@@ -121,7 +124,7 @@ def main() -> None:
             "hidden": args.hidden,
             "dropout": args.dropout,
             "device": args.device,
-            "data": str(DATA),
+            "data": str(args.data),
         }
         row = {**run_in_subprocess(__file__, spec, timeout=3600), **spec}
         row.update(date=dt.date.today().isoformat(), commit=commit())

@@ -22,6 +22,8 @@ from lstmcast.models import lstm as lstm_module
 from lstmcast.models.ensemble import MemberLoss, StackedEnsemble, kept_mean, kept_median
 
 FAMILY = ["simple", "stacked", "bidirectional", "lstm"]
+# CPU CI has no GPU: these run on a lent one (benchmarks/gpu_checks.sh)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 def single_with(ensemble: StackedEnsemble, k: int, **overrides) -> nn.Module:
@@ -268,3 +270,39 @@ def test_an_ensemble_forecasts_its_kept_members_median_when_asked(tmp_path):
 def test_a_reduce_that_cannot_apply_is_refused_in_one_line(options, message):
     with pytest.raises(ConfigError, match=message):
         lstmcast.Forecaster("simple", lookback=14, **options)
+
+
+@CUDA
+@pytest.mark.parametrize("name", FAMILY)
+def test_on_cuda_each_member_computes_what_the_single_model_with_its_weights_computes(name):
+    """On CUDA the members run one after another on the single model's kernels (cuDNN for
+    tanh, Triton for relu)."""
+    torch.manual_seed(0)
+    ensemble = models.build(name, 3, horizon=2, members=3).eval().cuda()
+    assert not ensemble.structure.runs_members_at_once(torch.zeros(6, 10, 3, device="cuda"), 3)
+    x = torch.randn(6, 10, 3, device="cuda")
+    ensemble.every_member = True
+    every = ensemble(x)
+    for k in range(3):
+        single = single_with(ensemble.cpu(), k).cuda()
+        ensemble.cuda()
+        torch.testing.assert_close(every[..., k], single(x), rtol=1e-5, atol=1e-6)
+
+
+@CUDA
+@pytest.mark.parametrize("name", ["simple", "stacked"])
+def test_on_cuda_an_ensemble_trains_the_same_in_the_graph_and_eagerly(name):
+    """The training step captured as one CUDA graph (the member loop inside it) gives the
+    losses the eager step gives, and the fitted ensemble forecasts."""
+    data = frame()
+    options = dict(horizon=2, epochs=3, lookback=14, ensemble=3, seed=3, device="cuda")
+    runs = [
+        lstmcast.Forecaster(name, cuda_graph=graph, **options).fit(data) for graph in (True, False)
+    ]
+    graph, eager = (run.state_.training.history for run in runs)
+    assert [h["epoch"] for h in graph] == [1, 2, 3]
+    for with_graph, without in zip(graph, eager, strict=True):
+        assert with_graph["train_loss"] == pytest.approx(without["train_loss"], rel=1e-4)
+        assert with_graph["val_loss"] == pytest.approx(without["val_loss"], rel=1e-4)
+    forecast = runs[0].predict(data)
+    assert np.isfinite(forecast[["y", "z"]].to_numpy()).all()
