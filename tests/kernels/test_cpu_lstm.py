@@ -49,6 +49,24 @@ def test_compiled_layer_matches_torch_loop(activation, bidirectional, monkeypatc
                 torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("return_sequences", [False, True])
+def test_long_sequences_kernel_gradients_match_the_torch_loop(
+    activation, bidirectional, return_sequences, monkeypatch
+):
+    """Past L1 (80 steps x 112 gate columns of a row's dz) the kernels' gradients go column
+    block by column block; with a rest of rows (5 inputs + 1, 28 units) and of columns."""
+    torch.manual_seed(3)
+    layer = KerasLSTM(5, 28, activation, bidirectional, return_sequences)
+    x = torch.randn(6, 80, 5)
+    got, got_grads = run(layer, x, True, monkeypatch)
+    want, want_grads = run(layer, x, False, monkeypatch)
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    for g, w in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("activation", ["tanh", "relu", "hard_sigmoid"])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_inference_gives_the_training_forwards_floats(activation, bidirectional, monkeypatch):

@@ -70,6 +70,7 @@ constexpr int64_t V = 8;
 constexpr int NV_MAX = 3;  // 12 accumulators + 3 loads + 1 broadcast of 16 registers
 #endif
 constexpr int64_t ROWS = 4;  // batch rows per register block
+constexpr int64_t kL1Bytes = 32 * 1024;  // a core's L1 data cache (Zen 3, most x86 cores)
 
 inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
 
@@ -214,6 +215,35 @@ void product(int64_t rows, const Stretch* stretches, int n_parts, int64_t N, flo
     case 3: product_rows<3>(parts, n_parts, N, out, ldo, zero); break;
     case 2: product_rows<2>(parts, n_parts, N, out, ldo, zero); break;
     case 1: product_rows<1>(parts, n_parts, N, out, ldo, zero); break;
+    default: break;
+  }
+}
+
+// out[0:rows, 0:N] += the stretch's a^T b, column block after column block: a block's K x V*NV
+// floats of b stay in L1 while every block of rows reads them. (`product` takes the rows
+// outer and reads all of b once per block of rows: at lookback 96 a batch row's dz is 77 KB,
+// from L2 each time.) For long stretches only: the accumulators go through memory after each
+// stretch, where `product` keeps them in registers across all of them.
+template <int NV>
+void column_block(int64_t rows, Stretch part, int64_t col, float* out, int64_t ldo) {
+  for (; rows >= 4; rows -= 4, out += 4 * ldo, part.a += 4 * part.rs) {
+    product_block<4, NV>(&part, 1, col, out + col, ldo, false);
+  }
+  switch (rows) {
+    case 3: product_block<3, NV>(&part, 1, col, out + col, ldo, false); break;
+    case 2: product_block<2, NV>(&part, 1, col, out + col, ldo, false); break;
+    case 1: product_block<1, NV>(&part, 1, col, out + col, ldo, false); break;
+    default: break;
+  }
+}
+
+void product_by_columns(int64_t rows, const Stretch& part, int64_t N, float* out, int64_t ldo) {
+  int64_t j = 0;
+  for (; j + NV_MAX * V <= N; j += NV_MAX * V) column_block<NV_MAX>(rows, part, j, out, ldo);
+  switch ((N - j) / V) {
+    case 3: column_block<3>(rows, part, j, out, ldo); break;
+    case 2: column_block<2>(rows, part, j, out, ldo); break;
+    case 1: column_block<1>(rows, part, j, out, ldo); break;
     default: break;
   }
 }
@@ -384,6 +414,13 @@ void backward_rows(const Layer& s, int64_t d, int64_t b0, int64_t rows, OutputGr
     in_parts[r] = {x + s.x_row(b0 + r, 0) * s.Ia, 1, s.Ia, s.L, dz.at(r, 0), dz.step_stride};
     rec_parts[r] = {hs + s.row(b0 + r, t_h, d) * U, 1, s.D * U, s.L - 1, dz.at(r, t_dz),
                     dz.step_stride};
+  }
+  if (s.L * Gp * static_cast<int64_t>(sizeof(float)) > kL1Bytes) {  // a row's dz: beyond L1
+    for (int64_t r = 0; r < rows; ++r) {
+      product_by_columns(s.Ia, in_parts[r], Gp, dw_in, Gp);
+      if (s.L > 1) product_by_columns(U, rec_parts[r], Gp, dw_hh, Gp);
+    }
+    return;
   }
   product(s.Ia, in_parts, static_cast<int>(rows), Gp, dw_in, Gp, false);
   if (s.L > 1) product(U, rec_parts, static_cast<int>(rows), Gp, dw_hh, Gp, false);
