@@ -190,3 +190,15 @@ def test_a_bad_choice_is_one_line_naming_the_option(csv_file, tmp_path):
     assert result.exit_code == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "'optimizer' parameter must be one of adam" in lines[0]
+
+
+def test_the_command_list_gives_each_command_one_line():
+    # Typer's rich command list keeps a docstring's line breaks in its first paragraph, so a
+    # summary that wraps in the source wraps mid-sentence in `lstmcast --help`.
+    result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    panel = result.output.split("─ Commands ")[1].split("╰")[0]
+    lines = [line for line in panel.splitlines() if line.startswith("│ ")]
+    names = [line.split()[1] for line in lines]
+    assert "train" in names and "predict" in names and "backtest" in names
+    assert all(name.isidentifier() for name in names), lines  # no continuation lines

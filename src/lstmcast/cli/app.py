@@ -209,6 +209,7 @@ def train(
     run: dict[str, Any],
 ) -> None:
     """Train a model, evaluate it on the test split beside repeat_last, and write the run.
+
     A checkpoint is kept after every epoch: after Ctrl-C or a kill, add --resume.
     Under torchrun (`torchrun --nproc-per-node N -m lstmcast train ...`) or with --nproc N,
     the processes train one model with DistributedDataParallel; rank 0 writes and prints."""
@@ -329,9 +330,10 @@ def predict(
         typer.Option("--ids", help="Long table: forecast only these series, e.g. A,B."),
     ] = None,
 ) -> None:
-    """Forecast the horizon steps after DATA's last row (with lower/upper columns per target
-    and interval level when the model has intervals); for a long table, every series' steps
-    in long format (id, time, targets)."""
+    """Forecast the horizon steps after DATA's last row.
+
+    With intervals, a lower and an upper column per target and the interval level; for a long
+    table, every series' steps in long format (id, time, targets)."""
     with user_errors():
         from lstmcast.config import as_tuple
         from lstmcast.files import atomic_write, check_output_file
@@ -423,9 +425,11 @@ def backtest_command(
     *,
     run: dict[str, Any],
 ) -> None:
-    """Rolling-origin backtest: refit on a schedule, forecast every origin of each fold,
-    compare with repeat_last per fold and with a Diebold-Mariano test. Re-running the same
-    command resumes at the first unfinished fold."""
+    """Rolling-origin backtest with refits, against repeat_last and a Diebold-Mariano test.
+
+    Refits on a schedule, forecasts every origin of each fold, compares with repeat_last per
+    fold and with a Diebold-Mariano test. Re-running the same command resumes at the first
+    unfinished fold."""
     with user_errors(resume_hint="again"):
         one_process("backtest", "run backtest once")
         from lstmcast.workflows.backtesting import Plan, backtest
@@ -550,8 +554,10 @@ def benchmark(
     *,
     run: dict[str, Any],
 ) -> None:
-    """The standard long-horizon protocol: fixed splits, train-only z-score, every test window,
-    MSE/MAE on the z-scale over all variables."""
+    """The standard long-horizon benchmark protocol (LTSF): MSE/MAE on the z-scale.
+
+    Fixed splits, a z-score fitted on the train rows only, every test window, MSE/MAE on the
+    z-scale over all variables."""
     with user_errors():
         from lstmcast.checks import check_int
         from lstmcast.config import as_tuple
@@ -631,8 +637,10 @@ def tune(
     *,
     run: dict[str, Any],
 ) -> None:
-    """Search hyperparameters with Optuna (resumable; workers may share a study), retrain the
-    best on train+validation, evaluate it on test beside repeat_last and save it in --out.
+    """Search hyperparameters with Optuna, retrain the best and evaluate it on test.
+
+    The study is resumable and workers may share it. The best trial is retrained on
+    train+validation, evaluated on test beside repeat_last and saved in --out.
 
     Every run option is accepted; a flag for a searched dimension (lr, dropout, layers, ...)
     fixes that dimension, the others are fixed for every trial."""
