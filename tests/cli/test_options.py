@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from lstmcast.cli import app
 from lstmcast.cli.app import BENCHMARK_FREE
+from lstmcast.cli.options import PANELS
 from lstmcast.config import FIELDS, RunConfig, make_config
 
 # field -> (command-line words, the value RunConfig then holds, the TOML value)
@@ -202,3 +203,17 @@ def test_the_command_list_gives_each_command_one_line():
     names = [line.split()[1] for line in lines]
     assert "train" in names and "predict" in names and "backtest" in names
     assert all(name.isidentifier() for name in names), lines  # no continuation lines
+
+
+def test_help_groups_every_run_option_in_one_panel():
+    placed = [name for names in PANELS.values() for name in names]
+    assert sorted(placed) == sorted(FIELDS)  # each field once: a new field must be placed
+    result = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "200"})
+    titles = [
+        line.split("─ ")[1].split(" ─")[0] for line in result.output.splitlines() if "╭─" in line
+    ]
+    assert titles == ["Arguments", "Options", *PANELS]
+    model_panel = result.output.split("─ Model ")[1].split("╰")[0]
+    assert (
+        "--ensemble" in model_panel and "--revin" in model_panel and "--epochs" not in model_panel
+    )

@@ -93,6 +93,28 @@ HELP: dict[str, str] = {
     "(e.g. 0.005; 0 = plain split-conformal).",
     "plot_step": "Horizon step the test-split plot draws.",
 }
+# `--help` groups the run options in these panels (the command's own options stay in "Options").
+PANELS: dict[str, tuple[str, ...]] = {
+    "Model": (
+        "model", "lookback", "horizon", "layers", "dropout", "activation", "bidirectional",
+        "period", "model_options", "ensemble", "ensemble_reduce",
+    ),
+    "Data and splits": (
+        "targets", "time_col", "id_col", "transform", "fill", "duplicates", "scaler",
+        "val_fraction", "test_fraction", "val_start", "test_start", "stride", "memmap",
+    ),
+    "Covariates and calendars": (
+        "covariates", "future_covariates", "static", "id_embedding", "calendar", "holidays",
+        "exchange", "macro", "release_lag",
+    ),
+    "Training": (
+        "epochs", "batch_size", "optimizer", "lr", "weight_decay", "loss", "patience",
+        "clip_norm", "divergence_retries", "seed", "device", "cuda_graph", "amp",
+    ),
+    "Intervals": ("intervals", "interval_method", "quantiles", "mc_samples", "adaptive_gamma"),
+    "Report": ("market", "cost_bps", "plot_step"),
+}  # fmt: skip
+PANEL_OF = {name: panel for panel, names in PANELS.items() for name in names}
 CHOICES: dict[str, type[StrEnum]] = {
     "model": choices.Model,
     "fill": choices.Fill,
@@ -160,7 +182,13 @@ def _option(name: str, default: Any) -> Any:
         extra["metavar"] = choice_metavar(choices.values(CHOICES[name]))
     return Annotated[
         _python_type(name) | None,  # type: ignore[operator]
-        typer.Option(*flags, help=help_text, show_default=False, **extra),
+        typer.Option(
+            *flags,
+            help=help_text,
+            show_default=False,
+            rich_help_panel=PANEL_OF[name],
+            **extra,
+        ),
     ]
 
 
@@ -194,6 +222,8 @@ def run_options(
     help shows for a field (e.g. tune's model)."""
     names = [n for n in (only if only is not None else RunConfig.__dataclass_fields__) if n]
     names = [n for n in names if n not in set(exclude)]
+    panel_order = list(PANELS)
+    names.sort(key=lambda n: panel_order.index(PANEL_OF[n]))  # help's panel order
     unknown = sorted(set(names) - FIELDS)
     if unknown:
         raise ValueError(f"not RunConfig fields: {unknown}")
@@ -225,6 +255,7 @@ def run_options(
                             "(reversible); the same as --model-options revin=true. "
                             "\\[default: off]",
                             show_default=False,
+                            rich_help_panel=PANEL_OF["model_options"],
                         ),
                     ],
                 )
