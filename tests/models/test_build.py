@@ -1,11 +1,14 @@
 """The registry: build every model, describe it as JSON and rebuild it."""
 
 import json
+import pkgutil
 import re
+import types
 
 import pytest
 import torch
 
+import lstmcast.models as package
 from lstmcast.errors import ConfigError, ModelFileError
 from lstmcast.models import MODELS, build, config_dict, from_config_dict, is_trainable
 
@@ -16,6 +19,15 @@ TRAINABLE = {"lstm", "simple", "stacked", "bidirectional", "linear", "seglstm"}
 def test_registry_names() -> None:
     assert set(NAMES) == TRAINABLE | {"repeat_last", "seasonal_naive", "mean"}
     assert all(isinstance(text, str) and text and "\n" not in text for text in MODELS.values())
+
+
+def test_no_name_in_the_package_shadows_one_of_its_submodules() -> None:
+    # `lstmcast.models.seglstm` was the registry's factory function, so `import
+    # lstmcast.models.seglstm as m` or a monkeypatch of "lstmcast.models.seglstm.X" got it
+    names = [info.name for info in pkgutil.iter_modules(package.__path__)]
+    assert "seglstm" in names
+    for name in names:
+        assert isinstance(getattr(package, name, types.ModuleType(name)), types.ModuleType), name
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -76,8 +76,9 @@ MODELS: dict[str, str] = {
 }
 
 
-def seglstm(config: SegLSTMConfig) -> nn.Module:
-    """One SegLSTM, or an ensemble of `config.members` trained as one model."""
+def seglstm_family(config: SegLSTMConfig) -> nn.Module:
+    """One SegLSTM, or an ensemble of `config.members` trained as one model. (Not named
+    `seglstm`: that would shadow the submodule `lstmcast.models.seglstm`.)"""
     return SegLSTMEnsemble(config) if config.members > 1 else SegLSTM(config)
 
 
@@ -97,7 +98,7 @@ _REGISTRY: dict[str, tuple[type, Callable[[Any], nn.Module]]] = {
     "seasonal_naive": (SeasonalNaiveConfig, SeasonalNaive),
     "mean": (BaselineConfig, Mean),
     "linear": (LinearConfig, LinearBaseline),
-    "seglstm": (SegLSTMConfig, seglstm),
+    "seglstm": (SegLSTMConfig, seglstm_family),
 }
 # The models `--ensemble K` trains as one model of K members (their configs have `members`).
 ENSEMBLE_MODELS = tuple(
