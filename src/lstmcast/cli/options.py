@@ -222,11 +222,11 @@ def run_options(
     help shows for a field (e.g. tune's model)."""
     names = [n for n in (only if only is not None else RunConfig.__dataclass_fields__) if n]
     names = [n for n in names if n not in set(exclude)]
-    panel_order = list(PANELS)
-    names.sort(key=lambda n: panel_order.index(PANEL_OF[n]))  # help's panel order
     unknown = sorted(set(names) - FIELDS)
     if unknown:
         raise ValueError(f"not RunConfig fields: {unknown}")
+    panel_order = list(PANELS)
+    names.sort(key=lambda n: panel_order.index(PANEL_OF[n]))  # help's panel order
     with_revin = "model_options" in names
 
     def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
