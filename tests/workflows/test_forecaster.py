@@ -128,7 +128,12 @@ def test_predict_continues_on_trading_days_and_numbers_irregular_steps():
     fc = Forecaster("linear", lookback=5, horizon=3, epochs=1).fit(frame)
     assert fc.state_.freq == "B"
     last = days[-1]  # a Friday
-    assert list(fc.predict(frame).index) == list(pd.bdate_range(last, periods=4)[1:])
+    forecast = fc.predict(frame)
+    assert list(forecast.index) == list(pd.bdate_range(last, periods=4)[1:])
+    assert forecast.index.name == "date"
+    assert "--exchange" in forecast.attrs["note"]  # weekdays, holidays among them
+    on_market = Forecaster("linear", lookback=5, horizon=3, epochs=1, exchange="XNYS")
+    assert "note" not in on_market.fit(frame).predict(frame).attrs
     messy = frame.iloc[[i for i in range(len(frame)) if i % 7 not in (2, 3, 4)]].copy()
     messy.loc[messy.index[5], "date"] = pd.Timestamp("2024-01-13")  # a Saturday
     messy = messy.sort_values("date")

@@ -103,6 +103,17 @@ class TimeSeries:
             return range(1, steps + 1)
         return index.rename(self.time.name)
 
+    def holidays_note(self, exchange: str | None) -> str | None:
+        """On business-day data without `exchange`, that the forecast's dates are weekdays,
+        holidays among them (None otherwise): a market's next trading day may come later."""
+        if self.time is None or self.freq != "B" or exchange is not None:
+            return None
+        return (
+            f"'{self.time_col}' holds business days, so the forecast is dated on the next "
+            f"weekdays, public holidays included; give the exchange (--exchange, e.g. XNYS) "
+            f"to date it on that market's trading days"
+        )
+
     @property
     def irregular_note(self) -> str | None:
         """Why forecast steps are numbered rather than dated (None when they are dated)."""
