@@ -472,7 +472,7 @@ class Forecaster:
         model_ids = state.inputs.index_of([panel.ids[i] for i in chosen], dataset.source)
         known = self._future_values(dataset, future)
         blocks, times, stamps = [], [], []
-        note: str | None = None  # the steps are numbered, not dated
+        irregular: str | None = None  # set: the steps are numbered, not dated
         holidays: str | None = None
         for i in chosen:
             rows = panel.rows(i)
@@ -484,7 +484,7 @@ class Forecaster:
                 )
             one = panel.series(i)
             index = one.future_index(H, cfg.exchange)
-            note = note or one.irregular_note
+            irregular = irregular or one.irregular_note
             holidays = holidays or one.holidays_note(cfg.exchange)
             ahead = np.zeros((H, panel.values.shape[1]), dtype=np.float32)
             if state.inputs.future_covariates:
@@ -538,8 +538,8 @@ class Forecaster:
                     columns[f"{target}_lower_{level_name(level)}"] = lower[:, :, v].ravel()
                     columns[f"{target}_upper_{level_name(level)}"] = upper[:, :, v].ravel()
         frame = pd.DataFrame(columns)
-        label = panel.time_col if panel.time_col and note is None else "step"
-        notes = [n for n in (note, holidays, far.get("note")) if n]
+        label = panel.time_col if panel.time_col and irregular is None else "step"
+        notes = [n for n in (irregular, holidays, far.get("note")) if n]
         if notes:
             frame.attrs["note"] = " ".join(notes)  # the CLI prints it
         if panel.id_col is None:
