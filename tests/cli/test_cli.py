@@ -59,6 +59,17 @@ def test_train_evaluate_predict_end_to_end(csv_file, tmp_path):
         metrics["model"]["scaled"]["mse"], rel=1e-6
     )
 
+    result = invoke("evaluate", run, csv_file)  # the table: one row per variable, own units
+    assert result.exit_code == 0, result.output
+    assert "per variable (4; original units)" in result.output
+    assert "mean over 4 variables in their own units" in result.output
+    verdicts = json.loads(invoke("evaluate", run, csv_file, "--json").stdout)["per_variable"]
+    rows = [line.replace("│", " ").split() for line in result.output.splitlines()]
+    for name in ("load", "temp", "price", "hour"):
+        (row,) = [r for r in rows if r[:1] == [name]]
+        assert verdicts[name]["best_baseline"] in row
+    assert "beats its best simple baseline on " in result.output
+
     forecast = tmp_path / "forecast.csv"
     result = invoke("predict", run, csv_file, "--out", forecast)
     assert result.exit_code == 0, result.output

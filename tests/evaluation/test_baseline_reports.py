@@ -103,3 +103,19 @@ def test_the_baselines_are_saved_and_an_older_file_reports_repeat_last(tmp_path)
     config.write_text(json.dumps(content))
     report = lstmcast.load(path).evaluate(frame)
     assert report["baselines"] == ["repeat_last"] and report["best_baseline"] == "repeat_last"
+
+
+def test_each_variable_gets_its_own_best_baseline_and_skill():
+    rng = np.random.default_rng(2)
+    frame = noise(seed=2)
+    frame["walk"] = np.cumsum(rng.normal(0, 1, len(frame)))  # repeat_last is best here
+    report = lstmcast.Forecaster("mean", lookback=8).fit(frame).evaluate(frame)
+    noisy, walk = report["per_variable"]["y"], report["per_variable"]["walk"]
+    assert noisy["best_baseline"] == "mean" and walk["best_baseline"] == "repeat_last"
+    assert noisy["skill_vs_best"] == pytest.approx(0.0, abs=1e-4)  # the model is that baseline
+    assert walk["skill_vs_best"] < 0 and not walk["beats_best_baseline"]
+    mse = {n: report[n]["per_variable"]["y"]["scaled"]["mse"] for n in ("model", "repeat_last")}
+    assert (
+        noisy["skill"] == pytest.approx(1 - mse["model"] / mse["repeat_last"])
+        and noisy["skill"] > 0
+    )

@@ -680,9 +680,13 @@ def tune(
 
 def print_metrics(metrics: dict[str, Any]) -> None:
     space = ", levels rebuilt from the trained transform" if "transform" in metrics else ""
+    variables = len(metrics.get("per_variable", {}))
+    # Averaged over columns in their own units, the largest-valued column decides MSE and MAE.
+    mixed = f"MSE, MAE: the mean over {variables} variables in their own units; per variable below"
     table = Table(
         title=f"{metrics['split']} split: {metrics['n_windows']} windows, "
-        f"horizon {metrics['horizon']}{space}"
+        f"horizon {metrics['horizon']}{space}",
+        caption=mixed if variables > 1 else None,
     )
     for column in ("model", "MSE (scaled)", "MAE (scaled)", "MSE", "MAE", "MASE", "direction"):
         table.add_column(column, justify="right" if column != "model" else "left")
@@ -722,6 +726,8 @@ def print_metrics(metrics: dict[str, Any]) -> None:
             f"{c['name']} {_shown(c['value'])} ({c['why']})" for c in metrics["derived"]
         )
         out.print(f"chosen from the data: {chosen}", highlight=False)
+    if variables > 1:
+        print_variables(metrics)
     for note in metrics.get("notes", []):
         out.print(f"[yellow]note:[/] {note}", highlight=False)
     if "far_from_training" in metrics:
@@ -772,7 +778,45 @@ def print_market(report: dict[str, Any]) -> None:
     )
 
 
-SERIES_SHOWN = 20  # rows of the per-series table; metrics.json has every series
+ROWS_SHOWN = 20  # rows of the per-variable and per-series tables; metrics.json has all
+
+
+def print_variables(metrics: dict[str, Any]) -> None:
+    """Per variable, in its own units: the model beside that variable's best simple baseline,
+    worst skill first when there are more than fit."""
+    verdicts = metrics["per_variable"]
+    names = list(verdicts)
+    if len(names) > ROWS_SHOWN:
+        skills = {n: verdicts[n]["skill_vs_best"] for n in names}
+        names = sorted(names, key=lambda n: float("inf") if skills[n] is None else skills[n])
+    more = f", the {ROWS_SHOWN} with the lowest skill" if len(names) > ROWS_SHOWN else ""
+    table = Table(title=f"per variable ({len(names)}{more}; original units)")
+    columns = ("variable", "MSE", "MAE", "MASE", "direction", "best baseline", "its MSE")
+    for column in (*columns, "skill"):
+        table.add_column(
+            column, justify="left" if column in ("variable", "best baseline") else "right"
+        )
+    for name in names[:ROWS_SHOWN]:
+        verdict, model = verdicts[name], metrics["model"]["per_variable"][name]["original"]
+        best = verdict["best_baseline"]
+        skill = _fmt(verdict["skill_vs_best"])
+        table.add_row(
+            name,
+            _fmt(model["mse"]),
+            _fmt(model["mae"]),
+            _fmt(model["mase"]),
+            _fmt(model["directional_accuracy"]),
+            best,
+            _fmt(metrics[best]["per_variable"][name]["original"]["mse"]),
+            skill if verdict["beats_best_baseline"] else f"[yellow]{skill}[/]",
+        )
+    out.print(table)
+    beaten = sum(1 for v in verdicts.values() if v["beats_best_baseline"])
+    out.print(
+        f"beats its best simple baseline on {beaten} of {len(verdicts)} variables "
+        "(skill: 1 - model MSE / that baseline's MSE)",
+        highlight=False,
+    )
 
 
 def print_series(metrics: dict[str, Any]) -> None:
@@ -781,8 +825,8 @@ def print_series(metrics: dict[str, Any]) -> None:
         metrics["per_series"].items(),
         key=lambda kv: kv[1]["skill"] if kv[1]["skill"] is not None else float("inf"),
     )
-    shown = rows[:SERIES_SHOWN]
-    more = f", the {SERIES_SHOWN} with the lowest skill" if len(rows) > SERIES_SHOWN else ""
+    shown = rows[:ROWS_SHOWN]
+    more = f", the {ROWS_SHOWN} with the lowest skill" if len(rows) > ROWS_SHOWN else ""
     table = Table(title=f"per series ({len(rows)}{more}; scaled)")
     for column in (
         "series",

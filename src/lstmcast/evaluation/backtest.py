@@ -221,7 +221,8 @@ def report(
     naive_mae_original: np.ndarray,
 ) -> dict[str, Any]:
     """The evaluation report: the model beside repeat_last and the other simple baselines,
-    the skill score against repeat_last and the verdict against the best baseline."""
+    the skill score against repeat_last and the verdict against the best baseline, overall
+    and per variable."""
     sections = {}
     forecasts = {
         "model": backtest.predicted_scaled,
@@ -270,6 +271,7 @@ def report(
         "skill_vs_best": best_skill,
         "beats_best_baseline": beats_best,
         "verdict": _verdict(model_name, best, best_skill, beats_best, skill),
+        "per_variable": _per_variable_verdicts(sections, names, columns),
     }
     if backtest.bands is not None:
         result["intervals"] = interval_report(backtest, columns)
@@ -291,6 +293,26 @@ def _verdict(
         f"{model} does NOT beat the best simple baseline ({best}, skill {_rounded(best_skill)}):"
         f" {best} is at least as good{against}"
     )
+
+
+def _per_variable_verdicts(
+    sections: dict[str, Any], baselines: list[str], columns: list[str]
+) -> dict[str, Any]:
+    """Per variable: its own best simple baseline and the model's skill against it and
+    against repeat_last. The overall verdict averages variables on the scaled data; this says
+    which of them the model helps with."""
+    out = {}
+    for column in columns:
+        mse = {n: sections[n]["per_variable"][column]["scaled"]["mse"] for n in sections}
+        best = min(baselines, key=lambda n: _finite_or_inf(mse[n]))
+        skill_vs_best = skill_score(mse["model"], mse[best])
+        out[column] = {
+            "best_baseline": best,
+            "skill_vs_best": skill_vs_best,
+            "beats_best_baseline": skill_vs_best is not None and skill_vs_best > 0,
+            "skill": skill_score(mse["model"], mse["repeat_last"]),
+        }
+    return out
 
 
 def _finite_or_inf(value: float | None) -> float:
