@@ -159,3 +159,12 @@ def test_each_series_is_scaled_on_its_own_training_rows_only():
     again = fit_panel_scaler(read(changed), split, "standard")
     np.testing.assert_array_equal(again.center, scaler.center)
     np.testing.assert_array_equal(again.scale, scaler.scale)
+
+
+def test_the_time_column_given_as_the_id_column_is_named():
+    frame = long_table()[["id", "time", "y"]]
+    swapped = frame.assign(time=frame["time"].astype(str)).rename(columns={"id": "ticker"})
+    with pytest.raises(DataError, match="column 'time' in --id-col looks like the time column"):
+        read(swapped, id_col="time")
+    cohorts = frame.assign(cohort=frame["id"].map({"A": "2024-01-01", "B": "2024-02-01"}))
+    assert read(cohorts, id_col="cohort").time_col == "time"  # dates as ids, time elsewhere

@@ -48,6 +48,12 @@ def test_the_lookback_follows_the_frequency_and_the_length(rows, freq, lookback)
     assert chosen("linear", series(rows, freq))["lookback"] == lookback
 
 
+def test_the_reason_counts_its_seasons_in_words():
+    fitted = lstmcast.Forecaster("linear", epochs=1).fit(series(400, "W-SUN"))
+    (lookback,) = [c for c in fitted.derived_ if c.name == "lookback"]
+    assert lookback.why == "1 season of 52 rows (W-SUN data)"
+
+
 def test_given_options_are_kept_and_the_presets_keep_their_sizes():
     frame = series(400, "D")
     assert "lookback" not in chosen("linear", frame, lookback=10)

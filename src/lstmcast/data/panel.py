@@ -258,6 +258,13 @@ def prepare_panel(
         )
     if time_col is None:
         time_col = _detect_time_col(frame, exclude={id_col, *seen})
+    if time_col is None and _detect_time_col(frame[[id_col]], exclude=set()) is not None:
+        # Each "series" would be one date's rows in file order: trained, it learns nothing.
+        raise DataError(
+            f"{source}: column '{id_col}' in --id-col looks like the time column and no other "
+            f"column is one; --id-col names the column that tells the series apart (such as "
+            f"a ticker or store), and the dates go in --time-col"
+        )
     if time_col in seen:
         raise DataError(
             f"{source}: column '{time_col}' is the time column; not in {seen[time_col]}"

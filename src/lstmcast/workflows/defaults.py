@@ -87,7 +87,8 @@ def default_lookback(panel: Panel, config: RunConfig) -> tuple[int, str]:
     season = frequency_season(panel.freq)
     if season is not None and season <= room:
         k = min(SEASONS_PER_WINDOW, room // season)
-        return k * season, f"{k} seasons of {season} rows ({panel.freq} data)"
+        seasons = "1 season" if k == 1 else f"{k} seasons"
+        return k * season, f"{seasons} of {season} rows ({panel.freq} data)"
     if season is None and room >= NO_SEASON_LOOKBACK:
         return NO_SEASON_LOOKBACK, "no season is known for the data's frequency"
     lookback = max(2, room - room % 4 if room >= 8 else room)
