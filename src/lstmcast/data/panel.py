@@ -262,8 +262,9 @@ def prepare_panel(
         # Each "series" would be one date's rows in file order: trained, it learns nothing.
         raise DataError(
             f"{source}: column '{id_col}' in --id-col looks like the time column and no other "
-            f"column is one; --id-col names the column that tells the series apart (such as "
-            f"a ticker or store), and the dates go in --time-col"
+            f"column is one; --id-col names the column that tells the series apart (a ticker, "
+            f"a store), and the time column is found or named with --time-col; available: "
+            f"{_listing(names)}"
         )
     if time_col in seen:
         raise DataError(
