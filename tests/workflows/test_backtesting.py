@@ -126,7 +126,12 @@ def test_the_report_has_baselines_intervals_and_the_files(frame, tmp_path):
         **{k: v for k, v in CONFIG.items() if k != "model"},
     )
     fold = report["folds"][0]
-    assert set(fold["metrics"]) == {"model", "repeat_last", "seasonal_naive"}
+    assert set(fold["metrics"]) == {"model", "repeat_last", "mean", "seasonal_naive"}
+    assert report["baselines"] == ["repeat_last", "mean", "seasonal_naive"]
+    mse = {n: report["aggregate"][n]["scaled"]["mse"]["mean"] for n in fold["metrics"]}
+    best = min(report["baselines"], key=mse.__getitem__)
+    assert report["best_baseline"] == best
+    assert report["skill_vs_best"] == pytest.approx(1 - mse["model"] / mse[best])
     assert 0 <= fold["intervals"]["80%"]["coverage"] <= 1
     assert set(report["diebold_mariano"]) == {"squared", "absolute"}
     for name in ("backtest.json", "backtest_forecasts.csv", "backtest.png", "run.json"):
@@ -380,4 +385,24 @@ def test_a_mapped_backtest_is_the_in_memory_one_bit_for_bit(csv_file, tmp_path, 
         for name in ("forecast", "actual", "repeat_last"):
             np.testing.assert_array_equal(a[name], b[name])
     assert mapped["diebold_mariano"] == memory["diebold_mariano"]
+    for fold, same in zip(mapped["folds"], memory["folds"], strict=True):  # chunked sums
+        got, expected = fold["metrics"]["mean"], same["metrics"]["mean"]
+        assert got["original"]["mse"] == pytest.approx(expected["original"]["mse"], rel=1e-6)
     assert any((tmp_path / "cache").rglob("*.scaled.f32"))  # it did go through the mapping
+
+
+@pytest.mark.parametrize("refit", ["every", "2"])
+def test_each_folds_mean_baseline_is_the_mean_of_the_rows_its_model_trained_on(
+    frame, tmp_path, refit
+):
+    """The rows its model trained on (not its validation rows, as `Forecaster.fit`), so no row
+    after the fold's training window: the fold's own (refit every fold) or those of the fold
+    that trained its model."""
+    report = backtest(frame, make_config(CONFIG), Plan(folds=3, refit=refit), tmp_path)
+    values = frame.iloc[:, 1:].to_numpy(dtype=np.float64)
+    for k, fold in enumerate(report["folds"], start=1):
+        trained = report["folds"][fold["model_from_fold"] - 1]
+        (start, end), n_val = trained["train_rows"], trained["validation_rows"]
+        actual = fold_arrays(tmp_path, k)["actual"].astype(np.float64)
+        expected = np.mean((values[start : end - n_val].mean(axis=0) - actual) ** 2)
+        assert fold["metrics"]["mean"]["original"]["mse"] == pytest.approx(expected, rel=1e-5)

@@ -471,9 +471,9 @@ def backtest_command(
 
 
 def print_backtest(report: dict[str, Any]) -> None:
-    """Per fold: the model beside repeat_last (and seasonal_naive); the mean ± std over folds;
-    the Diebold-Mariano verdicts."""
-    names = list(report["folds"][0]["metrics"])
+    """Per fold: the model beside repeat_last, mean and (with a season) seasonal_naive; the
+    mean ± std over folds; the model against the best of them; the Diebold-Mariano verdicts."""
+    names = [name for name in report["aggregate"] if name != "skill"]
     table = Table(
         title=f"backtest of {report['model']}: {report['n_folds']} folds, "
         f"{report['n_origins']} origins, horizon {report['horizon']} (scaled"
@@ -488,7 +488,7 @@ def print_backtest(report: dict[str, Any]) -> None:
     for fold in report["folds"]:
         row = [
             str(fold["fold"]),
-            str(fold["first_origin"]),
+            str(fold["first_origin"]).removesuffix(" 00:00:00"),  # a date, on daily data
             str(fold["n_origins"]),
             "yes" if fold["trained"] else f"fold {fold['model_from_fold']}",
         ]
@@ -506,6 +506,14 @@ def print_backtest(report: dict[str, Any]) -> None:
     mean_row.append(f"{_fmt(aggregate['skill']['mean'])} ± {_fmt(aggregate['skill']['std'])}")
     table.add_row(*mean_row, *([""] * (len(columns) - len(mean_row))))
     out.print(table)
+    if "best_baseline" in report:
+        best, skill = report["best_baseline"], report["skill_vs_best"]
+        colour = "green" if skill is not None and skill > 0 else "yellow"
+        out.print(
+            f"[{colour}]against the best simple baseline over the folds ({best}): skill "
+            f"{_fmt(skill)} (1 - mean model MSE / mean {best} MSE)[/]",
+            highlight=False,
+        )
     for test in report["diebold_mariano"].values():
         colour = {"better": "green", "worse": "red"}.get(test["verdict"], "yellow")
         out.print(f"[{colour}]{test['verdict_line']}[/]", highlight=False)

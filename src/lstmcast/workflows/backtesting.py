@@ -41,18 +41,17 @@ import numpy as np
 import pandas as pd
 import torch
 
-from lstmcast import models
 from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Split, split_windows
 from lstmcast.data.mapped import MappedTable
 from lstmcast.data.panel import Panel, fit_row_scalers, window_series
 from lstmcast.data.split import _boundary
 from lstmcast.data.transform import LevelState, rebuild, resolve
-from lstmcast.engine.batching import predict_windows
 from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.backtest import Bands, map_bands
+from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
 from lstmcast.evaluation.intervals import interval_metrics
 from lstmcast.evaluation.market import market_report, up_fraction
 from lstmcast.evaluation.metrics import forecast_metrics, pooled_naive_mae, skill_score
@@ -159,8 +158,29 @@ def train_fold(
         calibration=calibration,
         inputs=inputs,
         levels=_fit_levels(panel, pieces, config),
+        baselines=_fit_baselines(panel, pieces, config)
+        if table is None
+        else mapped.fit_baselines(
+            table, (pieces[0][1].start, pieces[0][1].stop), panel.freq, L, None
+        ),
     )
     return Trained(fold.index, state, time.perf_counter() - started)
+
+
+def _fit_baselines(
+    panel: Panel, pieces: list[tuple[int, slice]], config: RunConfig
+) -> BaselineState:
+    """The fold's `mean` baseline (each series' mean over its training rows, its validation
+    rows left out, levels under a transform) and the season those rows show, as
+    `Forecaster.fit` learns them on its train split. A series the fold does not train is not
+    forecast by its model (its mean: 0)."""
+    values = panel.levels if panel.levels is not None else panel.values[:, : panel.n_targets]
+    mean = np.zeros((panel.n_series, panel.n_targets))
+    rows = []
+    for i, piece in pieces:
+        rows.append(np.asarray(values[piece], dtype=np.float64))
+        mean[i] = rows[-1].mean(axis=0)
+    return BaselineState(mean, detect_season(panel.freq, rows, config.lookback_rows, None))
 
 
 def _fold_data(
@@ -275,11 +295,6 @@ def forecast_folds(
         "model": outputs.point.astype(np.float64),
         "repeat_last": np.repeat(last_s[:, None, :], H, axis=1),
     }
-    if period is not None:
-        seasonal = models.build("seasonal_naive", tensor.shape[1], H, V, lookback=L, period=period)
-        forecasts["seasonal_naive"] = predict_windows(seasonal, tensor, starts, L).astype(
-            np.float64
-        )
     bands = None
     if levels:  # over the whole group, so adaptive intervals run on without a restart
         bands = make_bands(need(calibration, "levels"), levels, outputs, last_s, actual=actual_s)
@@ -296,11 +311,10 @@ def forecast_folds(
     if state.levels is not None and panel.levels is not None:
         trained_space = space
         space = _in_levels(space, state.levels, panel.levels[rows], origins, series)
-        if period is not None:  # the levels' own seasonal_naive, not rebuilt returns
-            back = (np.arange(H) // period + 1) * period  # the same phase, at or before the origin
-            space.forecasts["seasonal_naive"] = space.scaled(
-                panel.levels[rows][steps - back].astype(np.float64)
-            )
+    # mean and seasonal_naive in original units (levels, not rebuilt returns), then scaled
+    level_rows = panel.levels[rows] if panel.levels is not None else panel.values[rows, :V]
+    for name, raw in _baselines(state, period, level_rows, series, starts, L, H).items():
+        space.forecasts[name] = space.scaled(raw)
     actual_s, forecasts, last_s, bands = space.actual, space.forecasts, space.last, space.bands
 
     results, first = [], 0
@@ -400,6 +414,28 @@ class Space:
             "original": in_units["overall"],
             "per_variable": in_units["per_variable"],
         }
+
+
+def _baselines(
+    state: FittedState,
+    period: int | None,
+    level_rows: np.ndarray,
+    series: np.ndarray,
+    starts: np.ndarray,
+    lookback: int,
+    horizon: int,
+) -> dict[str, np.ndarray]:
+    """`mean` and `seasonal_naive` (the season given with --period, else the one the fold's
+    training rows show) in original units; a fold model saved before the baselines were (a
+    resumed backtest) has seasonal_naive with --period alone."""
+    fitted, dropped = state.baselines, set()
+    if fitted is None:  # no mean to draw; seasonal_naive needs none
+        fitted, dropped = BaselineState(np.zeros((int(series.max()) + 1, 1)), None), {"mean"}
+    season = period if period is not None else fitted.season
+    out = baseline_forecasts(
+        dataclasses.replace(fitted, season=season), level_rows, series, starts, lookback, horizon
+    )
+    return {name: a for name, a in out.items() if name not in dropped}
 
 
 def _in_levels(
@@ -647,7 +683,8 @@ def _report(
     """backtest.json's content. `times` (one per origin, for many series): the DM test takes
     the mean loss differential over the series at each origin time, a series in time order
     (pooling the series' origins would treat them as independent draws)."""
-    names = list(summaries[0]["metrics"])
+    # a fold resumed from an older run may lack a baseline: report what every fold has
+    names = [n for n in summaries[0]["metrics"] if all(n in s["metrics"] for s in summaries)]
     aggregate: dict[str, Any] = {}
     for name in names:
         for space in ("scaled", "original"):
@@ -671,6 +708,9 @@ def _report(
     }
     for loss, test in tests.items():
         test["verdict_line"] = _verdict(config.model, test, loss)
+    baselines = [n for n in names if n != "model"]
+    mse = {n: aggregate[n]["scaled"]["mse"]["mean"] for n in names}
+    best = min(baselines, key=lambda n: mse[n] if math.isfinite(mse[n]) else math.inf)
     return {
         "model": config.model,
         "lookback": config.lookback,
@@ -681,6 +721,10 @@ def _report(
         "folds": summaries,
         "aggregate": aggregate,
         "diebold_mariano": tests,
+        "baselines": baselines,
+        # the mean over folds of each fold's scaled MSE, against the best baseline's
+        "best_baseline": best,
+        "skill_vs_best": skill_score(mse["model"], mse[best]),
         "train_seconds": float(sum(s["train_seconds"] for s in summaries)),
         "forecast_seconds": float(sum(s["forecast_seconds"] for s in summaries)),
     }

@@ -178,10 +178,6 @@ def fit(
         if checkpoint is None
         else Checkpoint(Path(checkpoint), fingerprint(config, table.sha256), resume),
     )
-    season_rows = (max(train[0], train[1] - SEASON_ROWS), train[1])
-    season = detect_season(
-        panel.freq, [read_rows(table.values, *season_rows)[:, :V]], L, config.period
-    )
     state = FittedState(
         model=fitted.model,
         scaler=data.scaler,
@@ -200,9 +196,22 @@ def fit(
         ),
         inputs=inputs,
         up_fraction=data.up_fraction,
-        baselines=BaselineState(chunked_mean(table.values, train, V)[None], season),
+        baselines=fit_baselines(table, train, panel.freq, L, config.period),
     )
     return MappedFit(config, device, chosen, fitted.members, state)
+
+
+def fit_baselines(
+    table: MappedTable, train: tuple[int, int], freq: str | None, lookback: int, period: int | None
+) -> BaselineState:
+    """The baselines' fit a chunk at a time: the mean over the training rows `train`, the
+    season from their last SEASON_ROWS rows' differences."""
+    V = len(table.targets)
+    season_rows = (max(train[0], train[1] - SEASON_ROWS), train[1])
+    rows = [read_rows(table.values, *season_rows)[:, :V]]
+    return BaselineState(
+        chunked_mean(table.values, train, V)[None], detect_season(freq, rows, lookback, period)
+    )
 
 
 def training_data(
