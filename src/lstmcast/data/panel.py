@@ -148,6 +148,11 @@ class Panel:
     def rows(self, i: int) -> slice:
         return slice(int(self.bounds[i]), int(self.bounds[i + 1]))
 
+    @property
+    def target_levels(self) -> np.ndarray:
+        """(T, V) the targets' levels: `levels` under a transform, else the targets."""
+        return self.levels if self.levels is not None else self.values[:, : self.n_targets]
+
     def series_of_rows(self) -> np.ndarray:
         """(T,) the series index of every stacked row."""
         return np.repeat(np.arange(self.n_series), self.lengths())

@@ -63,6 +63,25 @@ def frequency_season(freq: str | None) -> int | None:
     return season if season >= 2 else None
 
 
+def fit_baselines(
+    values: np.ndarray,
+    pieces: Sequence[tuple[int, slice]],
+    n_series: int,
+    freq: str | None,
+    lookback: int,
+    period: int | None,
+) -> BaselineState:
+    """Learn the baselines on the training rows: `pieces` are (series, its rows of `values`)
+    pairs; each series' mean over its rows (0 for a series without one: it is not scored) and
+    the season those rows show (`detect_season`)."""
+    mean = np.zeros((n_series, values.shape[1]))
+    rows = []
+    for i, piece in pieces:
+        rows.append(values[piece])
+        mean[i] = rows[-1].mean(axis=0)
+    return BaselineState(mean, detect_season(freq, rows, lookback, period))
+
+
 def detect_season(
     freq: str | None, pieces: Sequence[np.ndarray], lookback: int, given: int | None
 ) -> int | None:

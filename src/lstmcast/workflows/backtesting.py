@@ -51,7 +51,7 @@ from lstmcast.engine.checkpoint import Checkpoint
 from lstmcast.engine.training import Callback, resolve_device
 from lstmcast.errors import ConfigError, DataError, ModelFileError
 from lstmcast.evaluation.backtest import Bands, map_bands
-from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
+from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, fit_baselines
 from lstmcast.evaluation.intervals import interval_metrics
 from lstmcast.evaluation.market import market_report, up_fraction
 from lstmcast.evaluation.metrics import forecast_metrics, pooled_naive_mae, skill_score
@@ -158,29 +158,14 @@ def train_fold(
         calibration=calibration,
         inputs=inputs,
         levels=_fit_levels(panel, pieces, config),
-        baselines=_fit_baselines(panel, pieces, config)
+        # the baselines `train` reports, on the rows this model trained on
+        baselines=fit_baselines(panel.target_levels, pieces, panel.n_series, panel.freq, L, None)
         if table is None
         else mapped.fit_baselines(
             table, (pieces[0][1].start, pieces[0][1].stop), panel.freq, L, None
         ),
     )
     return Trained(fold.index, state, time.perf_counter() - started)
-
-
-def _fit_baselines(
-    panel: Panel, pieces: list[tuple[int, slice]], config: RunConfig
-) -> BaselineState:
-    """The fold's `mean` baseline (each series' mean over its training rows, its validation
-    rows left out, levels under a transform) and the season those rows show, as
-    `Forecaster.fit` learns them on its train split. A series the fold does not train is not
-    forecast by its model (its mean: 0)."""
-    values = panel.levels if panel.levels is not None else panel.values[:, : panel.n_targets]
-    mean = np.zeros((panel.n_series, panel.n_targets))
-    rows = []
-    for i, piece in pieces:
-        rows.append(np.asarray(values[piece], dtype=np.float64))
-        mean[i] = rows[-1].mean(axis=0)
-    return BaselineState(mean, detect_season(panel.freq, rows, config.lookback_rows, None))
 
 
 def _fold_data(
@@ -194,7 +179,7 @@ def _fold_data(
     V = panel.n_targets
     scaler = fit_row_scalers(panel.values, pieces, panel.n_series, config.scaler)
     scaled = inputs.design(panel.values, panel.series_of_rows(), panel.time, scaler)
-    levels = panel.levels if panel.levels is not None else panel.values[:, :V]
+    levels = panel.target_levels
     return TrainingData(
         scaler,
         scaled,
@@ -312,7 +297,7 @@ def forecast_folds(
         trained_space = space
         space = _in_levels(space, state.levels, panel.levels[rows], origins, series)
     # mean and seasonal_naive in original units (levels, not rebuilt returns), then scaled
-    level_rows = panel.levels[rows] if panel.levels is not None else panel.values[rows, :V]
+    level_rows = panel.target_levels[rows]
     for name, raw in _baselines(state, period, level_rows, series, starts, L, H).items():
         space.forecasts[name] = space.scaled(raw)
     actual_s, forecasts, last_s, bands = space.actual, space.forecasts, space.last, space.bands

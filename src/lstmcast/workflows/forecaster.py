@@ -40,7 +40,7 @@ from lstmcast.evaluation.backtest import (
     per_series_report,
     report,
 )
-from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, detect_season
+from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, fit_baselines
 from lstmcast.evaluation.market import market_report, up_fraction
 from lstmcast.evaluation.metrics import pooled_naive_mae
 from lstmcast.workflows import defaults, mapped, modelfile
@@ -194,7 +194,7 @@ class Forecaster:
             calibration=calibration,
             inputs=inputs,
             levels=_fit_levels(panel, split, cfg),
-            up_fraction=_up_fraction(_level_values(panel), panel, split, V),
+            up_fraction=_up_fraction(panel.target_levels, panel, split, V),
             baselines=_fit_baselines(panel, split, cfg),
         )
         return self
@@ -330,7 +330,7 @@ class Forecaster:
         baselines = {}
         if state.baselines is not None:  # in original units, then scaled like the rest
             raw = baseline_forecasts(
-                state.baselines, _level_values(panel), window_series, starts, L, H
+                state.baselines, panel.target_levels, window_series, starts, L, H
             )
             center, scale = result.center[:, None, :V], result.scale[:, None, :V]
             baselines = {name: (a - center) / scale for name, a in raw.items()}
@@ -891,11 +891,6 @@ def _naive_mae(values: np.ndarray, panel: Panel, split: PanelSplit, n_targets: i
     return pooled_naive_mae(_train_pieces(values, panel, split, n_targets))
 
 
-def _level_values(panel: Panel) -> np.ndarray:
-    """(T, V) the targets' levels (the targets themselves without a transform)."""
-    return panel.levels if panel.levels is not None else panel.values[:, : panel.n_targets]
-
-
 def _fit_levels(panel: Panel, split: PanelSplit, config: RunConfig) -> LevelState | None:
     """A transformed run's level side: each series' scaler of its train levels, MASE's scale."""
     if panel.levels is None:
@@ -916,19 +911,20 @@ def _fit_baselines(panel: Panel, split: PanelSplit, config: RunConfig) -> Baseli
     """Each series' mean over its train rows (levels under a transform) and the season the
     train rows show (see `lstmcast.evaluation.baselines`). A series too short for a split
     has no train rows and is never scored: its mean is over all its rows."""
-    values, V = _level_values(panel), panel.n_targets
-    mean = np.zeros((panel.n_series, V))
-    pieces = []
+    values = panel.target_levels
+    pieces, short = [], []
     for i, s in enumerate(split.splits):
         start = int(panel.bounds[i])
         if s is None or s.train[1] <= s.train[0]:
-            mean[i] = values[start : int(panel.bounds[i + 1])].mean(axis=0)
-            continue
-        rows = values[start + s.train[0] : start + s.train[1]]
-        mean[i] = rows.mean(axis=0)
-        pieces.append(rows)
-    season = detect_season(panel.freq, pieces, config.lookback_rows, config.period)
-    return BaselineState(mean, season)
+            short.append(i)
+        else:
+            pieces.append((i, slice(start + s.train[0], start + s.train[1])))
+    state = fit_baselines(
+        values, pieces, panel.n_series, panel.freq, config.lookback_rows, config.period
+    )
+    for i in short:
+        state.train_mean[i] = values[panel.rows(i)].mean(axis=0)
+    return state
 
 
 def _up_fraction(levels: np.ndarray, panel: Panel, split: PanelSplit, n_targets: int) -> np.ndarray:
