@@ -16,7 +16,7 @@ from lstmcast.evaluation.intervals import (
     interval_metrics,
     interval_verdict,
 )
-from lstmcast.evaluation.metrics import forecast_metrics, skill_score
+from lstmcast.evaluation.metrics import against_best, forecast_metrics, skill_score
 
 
 @dataclass
@@ -257,8 +257,7 @@ def report(
     skill = skill_score(model_mse, sections["repeat_last"]["scaled"]["mse"])
     beats = skill is not None and skill > 0
     names = [n for n in forecasts if n != "model"]
-    best = min(names, key=lambda n: _finite_or_inf(sections[n]["scaled"]["mse"]))
-    best_skill = skill_score(model_mse, sections[best]["scaled"]["mse"])
+    best, best_skill = against_best({n: sections[n]["scaled"]["mse"] for n in sections}, names)
     beats_best = best_skill is not None and best_skill > 0
     result = {
         "n_windows": len(backtest.starts),
@@ -304,8 +303,7 @@ def _per_variable_verdicts(
     out = {}
     for column in columns:
         mse = {n: sections[n]["per_variable"][column]["scaled"]["mse"] for n in sections}
-        best = min(baselines, key=lambda n: _finite_or_inf(mse[n]))
-        skill_vs_best = skill_score(mse["model"], mse[best])
+        best, skill_vs_best = against_best(mse, baselines)
         out[column] = {
             "best_baseline": best,
             "skill_vs_best": skill_vs_best,
@@ -313,10 +311,6 @@ def _per_variable_verdicts(
             "skill": skill_score(mse["model"], mse["repeat_last"]),
         }
     return out
-
-
-def _finite_or_inf(value: float | None) -> float:
-    return float(value) if value is not None and np.isfinite(value) else float("inf")
 
 
 def per_series_report(

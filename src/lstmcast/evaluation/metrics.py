@@ -76,6 +76,22 @@ def skill_score(model_mse: float, naive_mse: float) -> float | None:
     return json_float(1.0 - float(model_mse) / float(naive_mse))
 
 
+def against_best(
+    mse: dict[str, float | None], baselines: Sequence[str]
+) -> tuple[str, float | None]:
+    """The baseline with the lowest MSE (a missing or non-finite one counts as the worst) and
+    the model's skill against it; `mse` holds "model" and each of `baselines`."""
+    best = min(baselines, key=lambda n: _finite_or_inf(mse[n]))
+    model, reference = mse["model"], mse[best]
+    if model is None or reference is None:
+        return best, None
+    return best, skill_score(model, reference)
+
+
+def _finite_or_inf(value: float | None) -> float:
+    return float(value) if value is not None and math.isfinite(value) else math.inf
+
+
 def forecast_metrics(
     actual: npt.ArrayLike,
     predicted: npt.ArrayLike,

@@ -54,7 +54,12 @@ from lstmcast.evaluation.backtest import Bands, map_bands
 from lstmcast.evaluation.baselines import BaselineState, baseline_forecasts, fit_baselines
 from lstmcast.evaluation.intervals import interval_metrics
 from lstmcast.evaluation.market import market_report, up_fraction
-from lstmcast.evaluation.metrics import forecast_metrics, pooled_naive_mae, skill_score
+from lstmcast.evaluation.metrics import (
+    against_best,
+    forecast_metrics,
+    pooled_naive_mae,
+    skill_score,
+)
 from lstmcast.evaluation.significance import diebold_mariano
 from lstmcast.files import atomic_write, staged_directory, versions, write_json
 from lstmcast.workflows import defaults, mapped, modelfile
@@ -694,8 +699,10 @@ def _report(
     for loss, test in tests.items():
         test["verdict_line"] = _verdict(config.model, test, loss)
     baselines = [n for n in names if n != "model"]
-    mse = {n: aggregate[n]["scaled"]["mse"]["mean"] for n in names}
-    best = min(baselines, key=lambda n: mse[n] if math.isfinite(mse[n]) else math.inf)
+    # the mean over folds of each fold's scaled MSE, against the best baseline's
+    best, skill_vs_best = against_best(
+        {n: aggregate[n]["scaled"]["mse"]["mean"] for n in names}, baselines
+    )
     return {
         "model": config.model,
         "lookback": config.lookback,
@@ -707,9 +714,8 @@ def _report(
         "aggregate": aggregate,
         "diebold_mariano": tests,
         "baselines": baselines,
-        # the mean over folds of each fold's scaled MSE, against the best baseline's
         "best_baseline": best,
-        "skill_vs_best": skill_score(mse["model"], mse[best]),
+        "skill_vs_best": skill_vs_best,
         "train_seconds": float(sum(s["train_seconds"] for s in summaries)),
         "forecast_seconds": float(sum(s["forecast_seconds"] for s in summaries)),
     }
