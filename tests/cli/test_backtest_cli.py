@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from typer.testing import CliRunner
 
@@ -82,7 +83,7 @@ def test_backtest_of_a_long_table_end_to_end_and_resume(tmp_path):
     from lstmcast.datasets.synthetic import synthetic_panel
 
     data = tmp_path / "panel.csv"
-    synthetic_panel(n_series=4, n_rows=150, seed=2).to_csv(data, index=False)
+    synthetic_panel(n_series=4, n_rows=150, seed=2, freq="D").to_csv(data, index=False)
     out = tmp_path / "bt"
     flags = [*FLAGS, "--id-col", "id", "--targets", "sales", "--out", str(out)]
     result = runner.invoke(app, ["backtest", str(data), *flags])
@@ -96,6 +97,10 @@ def test_backtest_of_a_long_table_end_to_end_and_resume(tmp_path):
     table = pd.read_csv(out / "backtest_forecasts.csv")
     assert list(table.columns[:3]) == ["fold", "id", "origin"]
     assert set(table["id"]) == {f"s{i:04d}" for i in range(4)}
+    # daily data: origins are dates in the report, the table and the terminal, as in the file
+    first = report["folds"][0]["first_origin"]
+    assert first == min(table.loc[table["fold"] == 1, "origin"])
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", first) and first in result.output
     again = runner.invoke(app, ["backtest", str(data), *flags])
     assert again.exit_code == 0, again.output
     assert "fold 3/3 (resumed)" in again.output

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lstmcast.data.calendar import FEATURES, calendar_features, calendar_spec, check_holidays
+from lstmcast.data.calendar import (
+    FEATURES,
+    calendar_features,
+    calendar_spec,
+    check_holidays,
+    dates_only,
+    time_text,
+)
 from lstmcast.errors import ConfigError, DataError
 
 
@@ -237,3 +244,18 @@ def test_daily_data_without_weekends_and_holidays_is_trading_days():
     assert check_exchange("xnys") == "XNYS"
     with pytest.raises(ConfigError, match="'exchange' option takes a market code"):
         check_exchange("NOPE")
+
+
+def test_times_at_midnight_print_as_dates_and_others_keep_their_time() -> None:
+    daily = pd.date_range("2024-03-01", periods=3, freq="D", tz="America/New_York")
+    hourly = pd.date_range("2024-03-01", periods=30, freq="h")
+    assert dates_only(daily) and not dates_only(hourly)
+    assert time_text(daily[1], dates_only(daily)) == "2024-03-02"
+    # midnight in an hourly index keeps its time, so it reads like the rows around it
+    assert time_text(hourly[24], dates_only(hourly)) == "2024-03-02 00:00:00"
+    assert time_text(hourly[25], dates_only(hourly)) == "2024-03-02 01:00:00"
+    assert time_text(pd.Timestamp("2024-03-02")) == "2024-03-02"  # alone: by its own time
+    assert time_text(pd.Timestamp("2024-03-02").value) == "2024-03-02"  # int64 ns, as memmap
+    # local midnight, not UTC's: 00:00 in New York is 05:00 UTC
+    assert dates_only(daily.tz_convert("UTC").tz_convert("America/New_York"))
+    assert not dates_only(daily.tz_convert("UTC"))

@@ -204,7 +204,7 @@ def test_wide_repeated_timestamps_are_an_error_by_default(tmp_path: Path) -> Non
     frame = read(tmp_path, "w.csv", WIDE.replace(b"2020-01-03", b"2020-01-02"))
     with pytest.raises(
         DataError,
-        match=r"^w\.csv: column 'date' has a duplicate timestamp 2020-01-02 00:00:00 at rows "
+        match=r"^w\.csv: column 'date' has a duplicate timestamp 2020-01-02 at rows "
         r"2, 3 and 4; each row needs its own time \(2 rows repeat an earlier timestamp; use "
         r"--duplicates first\|last\|mean to keep one\)$",
     ):
@@ -242,7 +242,7 @@ def test_panel_repeated_pairs_are_an_error_by_default(tmp_path: Path) -> None:
     frame = read(tmp_path, "p.csv", LONG)
     with pytest.raises(
         DataError,
-        match=r"^p\.csv: series 'A' has the timestamp 2020-01-02 00:00:00 twice \(rows 2 and "
+        match=r"^p\.csv: series 'A' has the timestamp 2020-01-02 twice \(rows 2 and "
         r"4\); each \(id, time\) pair must be unique \(1 row repeats a pair; use --duplicates "
         r"first\|last\|mean to keep one\)$",
     ):

@@ -73,7 +73,7 @@ def test_a_repeated_id_and_time_pair_is_named():
     series, stamp = frame["id"].iloc[3], frame["time"].iloc[3]
     with pytest.raises(
         DataError,
-        match=rf"series '{series}' has the timestamp {stamp} twice "
+        match=rf"series '{series}' has the timestamp {stamp:%Y-%m-%d} twice "
         rf"\(rows 4 and {len(frame)}\)",
     ):
         read(frame)

@@ -83,7 +83,7 @@ def test_split_by_time_time_zones() -> None:
     [
         (None, "not a date", ConfigError, r"'test_start' parameter must be a date/time .*'not a"),
         ("2021-01-08", "2021-01-05", ConfigError, r"--val-start .* must be before --test-start"),
-        (None, "2020-12-01", DataError, r"--test-start 2020-12-01 00:00:00 is not after the first"),
+        (None, "2020-12-01", DataError, r"--test-start 2020-12-01 is not after the first"),
         (None, "2021-02-01", DataError, r"--test-start 2021-02-01 .* after the last timestamp"),
     ],
 )

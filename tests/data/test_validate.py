@@ -119,12 +119,23 @@ def test_nan_error_suggests_a_fill() -> None:
         (["2021-01-01", None, "2021-01-03", "4", "5", "6"], r"'Date' row 2 is empty; every row"),
         (
             ["2021-01-01", "2021-01-02", "2021-01-03", "2021-01-02", "2021-01-05", "2021-01-06"],
-            r"'Date' has a duplicate timestamp 2021-01-02 00:00:00 at rows 2 and 4; each row",
+            r"'Date' has a duplicate timestamp 2021-01-02 at rows 2 and 4; each row",
         ),
         (
             ["2021-01-01", "2021-01-02", "2021-01-04", "2021-01-03", "2021-01-05", "2021-01-06"],
-            r"'Date' is not in increasing order: row 4 \(2021-01-03 00:00:00\) comes after row "
-            r"3 \(2021-01-04 00:00:00\); sort",
+            r"'Date' is not in increasing order: row 4 \(2021-01-03\) comes after row "
+            r"3 \(2021-01-04\); sort",
+        ),
+        (  # hourly: the midnight row keeps its time, like the rows around it
+            [
+                "2021-01-01 22:00",
+                "2021-01-01 23:00",
+                "2021-01-02",
+                "2021-01-02",
+                "2021-01-02 02:00",
+                "2021-01-02 03:00",
+            ],
+            r"'Date' has a duplicate timestamp 2021-01-02 00:00:00 at rows 3 and 4; each row",
         ),
     ],
 )

@@ -488,7 +488,7 @@ def print_backtest(report: dict[str, Any]) -> None:
     for fold in report["folds"]:
         row = [
             str(fold["fold"]),
-            str(fold["first_origin"]).removesuffix(" 00:00:00"),  # a date, on daily data
+            str(fold["first_origin"]),
             str(fold["n_origins"]),
             "yes" if fold["trained"] else f"fold {fold['model_from_fold']}",
         ]

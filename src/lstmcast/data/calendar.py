@@ -315,6 +315,22 @@ def is_business_daily(time: pd.DatetimeIndex) -> bool:
     return weekdays - len(local) <= _MAX_MISSING_WEEKDAYS * weekdays
 
 
+def dates_only(time: pd.DatetimeIndex) -> bool:
+    """True when every timestamp falls at local midnight (daily and coarser data): such times
+    are dates, and messages and reports print them as the file writes them."""
+    local = time.tz_localize(None) if time.tz is not None else time
+    return bool((local.asi8 % _DAY_NS == 0).all())
+
+
+def time_text(stamp: object, dates: bool | None = None) -> str:
+    """`stamp` for a message or a report: the date alone where `dates` (by default, where the
+    stamp itself falls at midnight), else date and time (str(pd.Timestamp))."""
+    stamp = pd.Timestamp(stamp)  # type: ignore[arg-type]
+    if dates is None:
+        dates = dates_only(pd.DatetimeIndex([stamp]))
+    return stamp.strftime("%Y-%m-%d") if dates else str(stamp)
+
+
 def _exchange_error(got: object) -> ConfigError:
     import holidays
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lstmcast.data.calendar import time_text
 from lstmcast.data.load import read_table_digest
 from lstmcast.data.validate import _detect_time_col, _parse_time, _to_float
 from lstmcast.errors import ConfigError, DataError
@@ -93,6 +94,6 @@ def check_reaches(macro: Macro, last: pd.Timestamp) -> None:
         first = first.tz_localize(last.tz)
     if first > last:
         raise DataError(
-            f"{macro.source}: its first value is released {first} (with the release lag), "
-            f"after the data ends ({last}); no row could use it"
+            f"{macro.source}: its first value is released {time_text(first)} (with the release "
+            f"lag), after the data ends ({time_text(last)}); no row could use it"
         )

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 from filelock import FileLock
 
+from lstmcast.data.calendar import time_text
 from lstmcast.data.load import CSV_SUFFIXES, PARQUET_SUFFIXES, csv_style
 from lstmcast.data.scale import _MIN_SCALE, Scaler
 from lstmcast.data.validate import _is_text, _to_datetime, prepare
@@ -470,7 +471,7 @@ def _check_order(stamps: np.ndarray, last: int | None, name: str, offset: int, s
         row = offset + int(bad[0]) + (0 if last is not None else 1)
         what = "repeats the timestamp of" if after[bad[0]] == before[bad[0]] else "comes before"
         raise DataError(
-            f"{source}: column '{name}' row {row + 1} ({pd.Timestamp(int(after[bad[0]]))}) "
+            f"{source}: column '{name}' row {row + 1} ({time_text(int(after[bad[0]]))}) "
             f"{what} row {row}; with --memmap the rows must be sorted by time, one per timestamp"
         )
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.checks import check_choice
+from lstmcast.data.calendar import dates_only, time_text
 from lstmcast.data.macro import Macro, check_reaches
 from lstmcast.data.scale import KINDS, fit_scaler
 from lstmcast.data.split import (
@@ -369,7 +370,8 @@ def _pair_repeats(
     times = "twice" if len(rows) == 2 else f"{len(rows)} times"
     count = int(same.sum())
     raise DataError(
-        f"{source}: series '{ids[sorted_codes[k]]}' has the timestamp {time[order[k]]} "
+        f"{source}: series '{ids[sorted_codes[k]]}' has the timestamp "
+        f"{time_text(time[order[k]], dates_only(time))} "
         f"{times} (rows {row_list(rows)}); each (id, time) pair must be unique ({count} "
         f"{'row repeats' if count == 1 else 'rows repeat'} a pair; use --duplicates "
         f"first|last|mean to keep one)"

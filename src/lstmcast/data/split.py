@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from lstmcast.checks import check_int
+from lstmcast.data.calendar import dates_only, time_text
 from lstmcast.errors import ConfigError, DataError
 
 # Row counts computed as n * fraction land a hair below an integer (100 * 0.29 = 28.999...);
@@ -120,20 +121,25 @@ def split_by_time(
     n_rows = len(time)
     test_at = _boundary("test_start", test_start, time)
     val_at = _boundary("val_start", val_start, time) if val_start is not None else None
+    dates = dates_only(time)
     if val_at is not None and val_at >= test_at:
-        raise ConfigError(f"--val-start ({val_at}) must be before --test-start ({test_at})")
+        raise ConfigError(
+            f"--val-start ({time_text(val_at, dates)}) must be before --test-start "
+            f"({time_text(test_at, dates)})"
+        )
 
     first, last = time[0], time[-1]
     for name, stamp in (("val_start", val_at), ("test_start", test_at)):
         flag = "--" + name.replace("_", "-")
         if stamp is not None and stamp <= first:
             raise DataError(
-                f"{flag} {stamp} is not after the first timestamp {first}; "
-                f"no rows would be left for training"
+                f"{flag} {time_text(stamp, dates)} is not after the first timestamp "
+                f"{time_text(first, dates)}; no rows would be left for training"
             )
         if stamp is not None and stamp > last:
             raise DataError(
-                f"{flag} {stamp} is after the last timestamp {last}; no rows would be left after it"
+                f"{flag} {time_text(stamp, dates)} is after the last timestamp "
+                f"{time_text(last, dates)}; no rows would be left after it"
             )
     test_row = int(time.searchsorted(test_at, side="left"))
     val_row = int(time.searchsorted(val_at, side="left")) if val_at is not None else test_row

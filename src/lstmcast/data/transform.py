@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from lstmcast import choices
+from lstmcast.data.calendar import dates_only, time_text
 from lstmcast.data.panel import Panel, PanelScaler
 from lstmcast.errors import ConfigError, DataError
 
@@ -161,7 +162,7 @@ def check_levels(panel: Panel, kinds: Sequence[str], source: str) -> None:
             series = int(np.searchsorted(panel.bounds, row, side="right") - 1)
             who = f" of series '{panel.ids[series]}'" if panel.id_col else ""
             when = (
-                f"at {panel.time[row]}"
+                f"at {time_text(panel.time[row], dates_only(panel.time))}"
                 if panel.time is not None
                 else f"in row {row - int(panel.bounds[series]) + 1}"
             )

@@ -17,7 +17,7 @@ import pandas as pd
 
 from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
-from lstmcast.data.calendar import is_business_daily, trading_days_after
+from lstmcast.data.calendar import dates_only, is_business_daily, time_text, trading_days_after
 from lstmcast.data.load import datetime_index_to_column
 from lstmcast.errors import DataError
 
@@ -614,9 +614,9 @@ def _repeats(
     if duplicates == "error":
         row = int(np.flatnonzero(repeated)[0])
         rows = np.flatnonzero(time == time[row]).tolist()
-        count = int(repeated.sum())
+        count, stamp = int(repeated.sum()), time_text(time[row], dates_only(time))
         raise DataError(
-            f"{source}: column '{name}' has a duplicate timestamp {time[row]} at rows "
+            f"{source}: column '{name}' has a duplicate timestamp {stamp} at rows "
             f"{row_list(rows)}; each row needs its own time ({count} "
             f"{'row repeats' if count == 1 else 'rows repeat'} an earlier timestamp{advice})"
         )
@@ -628,10 +628,11 @@ def _check_increasing(time: pd.DatetimeIndex, rows: np.ndarray, name: str, sourc
     timestamp's row in the table, 0-based)."""
     backwards = np.flatnonzero(np.diff(time.asi8) < 0)
     if len(backwards):
-        k = int(backwards[0]) + 1
+        k, dates = int(backwards[0]) + 1, dates_only(time)
         raise DataError(
             f"{source}: column '{name}' is not in increasing order: row {int(rows[k]) + 1} "
-            f"({time[k]}) comes after row {int(rows[k - 1]) + 1} ({time[k - 1]}); sort the "
+            f"({time_text(time[k], dates)}) comes after row {int(rows[k - 1]) + 1} "
+            f"({time_text(time[k - 1], dates)}); sort the "
             f"rows by time"
         )
 

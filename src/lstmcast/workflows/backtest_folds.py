@@ -7,12 +7,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from lstmcast import choices
 from lstmcast.checks import check_choice, check_int
 from lstmcast.config import RunConfig
 from lstmcast.data import Split
+from lstmcast.data.calendar import time_text
 from lstmcast.data.panel import Panel, PanelSplit, window_series
 from lstmcast.data.split import _boundary
 from lstmcast.errors import ConfigError, DataError
@@ -213,7 +213,7 @@ def make_panel_folds(panel: Panel, config: RunConfig, plan: Plan) -> list[Fold]:
         if not kept.any():
             raise ConfigError(
                 f"fold {source + 1}: no series has lookback {L} + horizon {H} of rows before "
-                f"{pd.Timestamp(block[0])} (less --gap {plan.gap}); use fewer --folds, a "
+                f"{time_text(block[0])} (less --gap {plan.gap}); use fewer --folds, a "
                 f"smaller --gap or a smaller --test-fraction"
             )
         take = (stamps >= block[0]) & (stamps <= block[-1]) & kept[series]

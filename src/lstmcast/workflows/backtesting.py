@@ -43,6 +43,7 @@ import torch
 
 from lstmcast.config import RunConfig, make_config
 from lstmcast.data import Split, split_windows
+from lstmcast.data.calendar import dates_only, time_text
 from lstmcast.data.mapped import MappedTable
 from lstmcast.data.panel import Panel, fit_row_scalers, window_series
 from lstmcast.data.split import _boundary
@@ -308,14 +309,15 @@ def forecast_folds(
     actual_s, forecasts, last_s, bands = space.actual, space.forecasts, space.last, space.bands
 
     results, first = [], 0
+    dates = panel.time is not None and dates_only(panel.time)
     for fold in folds:
         part = slice(first, first + len(fold.origins))
         first = part.stop
         metrics = {name: space.metrics(f, part, state.targets) for name, f in forecasts.items()}
         summary: dict[str, Any] = {
             "fold": fold.index + 1,
-            "first_origin": _label(panel, int(fold.origins[0])),
-            "last_origin": _label(panel, int(fold.origins[-1])),
+            "first_origin": _label(panel, int(fold.origins[0]), dates),
+            "last_origin": _label(panel, int(fold.origins[-1]), dates),
             "n_origins": len(fold.origins),
             **_train_rows(fold, panel),
             "trained": trained.fold == fold.index,
@@ -507,8 +509,9 @@ def _train_rows(fold: Fold, panel: Panel) -> dict[str, Any]:
     }
 
 
-def _label(panel: Panel, row: int) -> Any:
-    return str(panel.time[row]) if panel.time is not None else row
+def _label(panel: Panel, row: int, dates: bool) -> Any:
+    """A fold's origin in the report: its timestamp (a date on daily data), else its row."""
+    return time_text(panel.time[row], dates) if panel.time is not None else row
 
 
 # ------------------------------------------------------------------------------ the run

@@ -17,6 +17,7 @@ from torch import nn
 from lstmcast import models
 from lstmcast.config import DEFAULT_MODEL, RunConfig, make_config
 from lstmcast.data import Scaler, Split, window_starts
+from lstmcast.data.calendar import dates_only, time_text
 from lstmcast.data.load import read_table_digest
 from lstmcast.data.mapped import MappedTable
 from lstmcast.data.panel import (
@@ -801,7 +802,10 @@ def _label(panel: Panel, row: int) -> str:
     """A stacked row, as a user finds it: the series and the timestamp (or row number)."""
     series = int(np.searchsorted(panel.bounds, row, side="right") - 1)
     who = f"series '{panel.ids[series]}' " if panel.id_col else ""
-    when = panel.time[row] if panel.time is not None else f"row {row - panel.bounds[series] + 1}"
+    if panel.time is not None:
+        when = time_text(panel.time[row], dates_only(panel.time))
+    else:
+        when = f"row {row - panel.bounds[series] + 1}"
     return f"{who}{when}"
 
 
