@@ -425,11 +425,12 @@ def backtest_command(
     *,
     run: dict[str, Any],
 ) -> None:
-    """Rolling-origin backtest with refits, against repeat_last and a Diebold-Mariano test.
+    """Rolling-origin backtest with refits, against the simple baselines and a Diebold-Mariano test.
 
-    Refits on a schedule, forecasts every origin of each fold, compares with repeat_last per
-    fold and with a Diebold-Mariano test. Re-running the same command resumes at the first
-    unfinished fold."""
+    Refits on a schedule, forecasts every origin of each fold, scores each fold beside
+    repeat_last, mean and (where a season is found or given) seasonal_naive, and tests the
+    model against repeat_last (Diebold-Mariano). Re-running the same command resumes at the
+    first unfinished fold."""
     with user_errors(resume_hint="again"):
         one_process("backtest", "run backtest once")
         from lstmcast.workflows.backtesting import Plan, backtest
