@@ -208,7 +208,10 @@ def train(
     *,
     run: dict[str, Any],
 ) -> None:
-    """Train a model, evaluate it on the test split beside repeat_last, and write the run.
+    """Train a model, evaluate it on the test split beside the simple baselines, and write the run.
+
+    The verdict compares the model with the best of repeat_last, mean and (where a season is
+    found or given) seasonal_naive, overall and for each variable.
 
     A checkpoint is kept after every epoch: after Ctrl-C or a kill, add --resume.
     Under torchrun (`torchrun --nproc-per-node N -m lstmcast train ...`) or with --nproc N,
@@ -291,7 +294,7 @@ def evaluate(
     intervals: Levels = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Evaluate a saved model on DATA's split beside repeat_last."""
+    """Evaluate a saved model on DATA's split beside the simple baselines, as train does."""
     with user_errors():
         from lstmcast.workflows.forecaster import load
 
