@@ -96,6 +96,22 @@ def test_directional_zero_predicted_change_is_wrong() -> None:
     assert m["directional_accuracy"] == pytest.approx(0.5)
 
 
+def test_a_forecast_that_never_moves_has_no_direction_not_a_zero() -> None:
+    # repeat_last: every predicted change is 0, so it calls no direction at all
+    last = np.array([[1.0, 5.0]])
+    actual = np.array([[[2.0, 4.0], [0.0, 6.0]]])  # (1, 2, 2): both variables move
+    flat = np.broadcast_to(last[:, None, :], actual.shape).copy()
+    m = forecast_metrics(actual, flat, last, columns=["a", "b"])
+    assert m["overall"]["directional_accuracy"] is None
+    assert all(b["directional_accuracy"] is None for b in m["per_variable"].values())
+    # flat on "b" only: "b" has no hit rate; overall its flat cells still count as wrong
+    flat[..., 0] = [[3.0, -1.0]]  # "a" called right twice
+    m = forecast_metrics(actual, flat, last, columns=["a", "b"])
+    assert m["per_variable"]["a"]["directional_accuracy"] == 1.0
+    assert m["per_variable"]["b"]["directional_accuracy"] is None
+    assert m["overall"]["directional_accuracy"] == pytest.approx(0.5)
+
+
 def test_directional_none_when_actual_never_moves() -> None:
     m = one_series([1.0, 1.0], [2.0, 0.0], last=1.0)
     assert m["directional_accuracy"] is None

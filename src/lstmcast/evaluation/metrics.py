@@ -116,7 +116,8 @@ def forecast_metrics(
       per-variable ratios over variables whose `naive_mae > 0` (`None` if there are none);
     - `directional_accuracy`: over cells whose actual change from `last_observed` is non-zero,
       the fraction where the predicted change has the same sign (a zero predicted change is
-      wrong); `None` if no cell moved;
+      wrong); `None` if no cell moved, or if the forecast predicts no change in any of them
+      (repeat_last: it calls no direction, so it has no hit rate);
     - `n`: the number of cells in the block.
     """
     a = as_finite64(actual, "actual")
@@ -178,6 +179,7 @@ class _Cells:
     ape_ok: np.ndarray  # a != 0
     sape: np.ndarray  # 200 |p - a| / (|a| + |p|), 0 where both are 0
     moved: np.ndarray  # actual change from last_observed is non-zero
+    called: np.ndarray  # moved and the predicted change is non-zero
     hit: np.ndarray  # moved and sign(predicted change) == sign(actual change)
 
     @classmethod
@@ -194,8 +196,9 @@ class _Cells:
         actual_change = a - last[:, None, :]  # (N, H, V) - (N, 1, V)
         predicted_change = p - last[:, None, :]
         moved = actual_change != 0
+        called = moved & (predicted_change != 0)
         hit = moved & (np.sign(predicted_change) == np.sign(actual_change))
-        return cls(abs_err, err * err, ape, ape_ok, sape, moved, hit)
+        return cls(abs_err, err * err, ape, ape_ok, sape, moved, called, hit)
 
     def summary(self, sel: tuple[slice | int, ...], mase: float | None) -> Summary:
         """Metrics over the cells picked by the index `sel`; `mase` is computed by the caller."""
@@ -203,6 +206,8 @@ class _Cells:
         mse = float(self.sq_err[sel].mean())
         n_ape = int(self.ape_ok[sel].sum())
         n_moved = int(self.moved[sel].sum())
+        # a forecast that never moves (repeat_last) has no direction to score, not a score of 0
+        calls = bool(self.called[sel].any())
         return {
             "mse": json_float(mse),
             "mae": json_float(self.abs_err[sel].mean()),
@@ -212,7 +217,7 @@ class _Cells:
             "smape": json_float(self.sape[sel].mean()),
             "mase": mase,
             "directional_accuracy": (
-                json_float(self.hit[sel].sum() / n_moved) if n_moved else None
+                json_float(self.hit[sel].sum() / n_moved) if n_moved and calls else None
             ),
             "n": n,
         }
