@@ -194,8 +194,8 @@ def test_a_bad_choice_is_one_line_naming_the_option(csv_file, tmp_path):
 
 
 def test_the_command_list_gives_each_command_one_line():
-    # Typer's rich command list keeps a docstring's line breaks in its first paragraph, so a
-    # summary that wraps in the source wraps mid-sentence in `lstmcast --help`.
+    # Typer's rich markup mode kept a docstring's line breaks in its first paragraph, so a
+    # summary that wrapped in the source wrapped mid-sentence in `lstmcast --help`.
     result = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     panel = result.output.split("─ Commands ")[1].split("╰")[0]
@@ -203,6 +203,19 @@ def test_the_command_list_gives_each_command_one_line():
     names = [line.split()[1] for line in lines]
     assert "train" in names and "predict" in names and "backtest" in names
     assert all(name.isidentifier() for name in names), lines  # no continuation lines
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "backtest", "tune", "benchmark"])
+def test_help_paragraphs_reflow_to_the_terminal(command):
+    # Markdown mode joins a docstring's source lines into paragraphs; Typer's rich mode kept
+    # each line break, so at 80 columns every source line wrapped on its own, leaving stubs.
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"})
+    assert result.exit_code == 0
+    text = result.output.split("Usage:")[1].split("╭")[0].splitlines()[1:]
+    paragraphs = "\n".join(line.rstrip() for line in text).strip().split("\n\n")
+    for paragraph in paragraphs:
+        *inner, _last = paragraph.splitlines()
+        assert all(len(line) >= 60 for line in inner), paragraph
 
 
 def test_help_groups_every_run_option_in_one_panel():

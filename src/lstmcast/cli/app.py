@@ -28,6 +28,7 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
     help="Multivariate time-series forecasting with LSTM networks.",
 )
 # Piped output (CI logs, `| tee`) gets a fixed width so tables don't fold into ellipses.
