@@ -48,10 +48,19 @@ def test_the_lookback_follows_the_frequency_and_the_length(rows, freq, lookback)
     assert chosen("linear", series(rows, freq))["lookback"] == lookback
 
 
-def test_the_reason_counts_its_seasons_in_words():
-    fitted = lstmcast.Forecaster("linear", epochs=1).fit(series(400, "W-SUN"))
+@pytest.mark.parametrize(
+    ("rows", "freq", "why"),
+    [
+        (400, "W-SUN", "1 year of 52 weekly rows"),
+        (400, "B", "4 weeks of 5 business-day rows"),
+        (600, "h", "4 days of 24 hourly rows"),
+        (800, "15min", "1 day of 96 15-minute rows"),
+    ],
+)
+def test_the_reason_counts_its_seasons_in_words(rows, freq, why):
+    fitted = lstmcast.Forecaster("linear", epochs=1).fit(series(rows, freq))
     (lookback,) = [c for c in fitted.derived_ if c.name == "lookback"]
-    assert lookback.why == "1 season of 52 rows (W-SUN data)"
+    assert lookback.why == why
 
 
 def test_given_options_are_kept_and_the_presets_keep_their_sizes():

@@ -38,8 +38,23 @@ class BaselineState:
         return cls(np.asarray(data["train_mean"], dtype=np.float64), data["season"])
 
 
-def frequency_season(freq: str | None) -> int | None:
-    """The usual season of rows at `freq`, in rows (None: none known)."""
+# A frequency's usual season: rows per season at one unit of the offset, the season's name,
+# and the rows' own name (one unit, then n units).
+_SEASONS: dict[str, tuple[int, str, str, str]] = {
+    "min": (1440, "day", "minute", "minute"),
+    "h": (24, "day", "hourly", "hour"),
+    "D": (7, "week", "daily", "day"),
+    "B": (5, "week", "business-day", "business-day"),
+    "C": (5, "week", "business-day", "business-day"),
+    "W": (52, "year", "weekly", "week"),
+    "M": (12, "year", "monthly", "month"),
+    "Q": (4, "year", "quarterly", "quarter"),
+}
+
+
+def _season(freq: str | None) -> tuple[int, str, str] | None:
+    """(rows per season, the season, the rows) at `freq`, e.g. (24, "day", "hourly") or
+    (96, "day", "15-minute"); None where no season is known."""
     if not freq:
         return None
     import pandas as pd
@@ -49,18 +64,32 @@ def frequency_season(freq: str | None) -> int | None:
     except (ValueError, TypeError):
         return None
     name, n = offset.name.split("-")[0], max(int(offset.n), 1)
-    per_unit = {"h": 24, "min": 1440, "D": 7, "B": 5, "C": 5}.get(name)
-    if per_unit is None:
-        if name.startswith("W"):
-            per_unit = 52
-        elif name in ("MS", "ME", "M", "BMS", "BME"):
-            per_unit = 12
-        elif name.startswith(("Q", "BQ")):
-            per_unit = 4
-    if per_unit is None or per_unit % n:
+    if name.startswith("W"):
+        name = "W"
+    elif name in ("MS", "ME", "M", "BMS", "BME"):
+        name = "M"
+    elif name.startswith(("Q", "BQ")):
+        name = "Q"
+    if name not in _SEASONS or _SEASONS[name][0] % n:
         return None
-    season = per_unit // n
-    return season if season >= 2 else None
+    per_unit, season, one, unit = _SEASONS[name]
+    rows = per_unit // n
+    return (rows, season, one if n == 1 else f"{n}-{unit}") if rows >= 2 else None
+
+
+def frequency_season(freq: str | None) -> int | None:
+    """The usual season of rows at `freq`, in rows (None: none known)."""
+    found = _season(freq)
+    return found[0] if found else None
+
+
+def season_words(freq: str | None, count: int) -> str | None:
+    """`count` seasons at `freq` in words, e.g. "4 weeks of 7 daily rows" (None: no season)."""
+    found = _season(freq)
+    if found is None:
+        return None
+    rows, season, kind = found
+    return f"{count} {season}{'' if count == 1 else 's'} of {rows} {kind} rows"
 
 
 def fit_baselines(

@@ -29,7 +29,7 @@ import numpy as np
 
 from lstmcast.config import RunConfig
 from lstmcast.data.panel import Panel, panel_splits
-from lstmcast.evaluation.baselines import frequency_season
+from lstmcast.evaluation.baselines import frequency_season, season_words
 
 NO_SEASON_LOOKBACK = 32
 MAX_SEGMENT = 48
@@ -87,8 +87,7 @@ def default_lookback(panel: Panel, config: RunConfig) -> tuple[int, str]:
     season = frequency_season(panel.freq)
     if season is not None and season <= room:
         k = min(SEASONS_PER_WINDOW, room // season)
-        seasons = "1 season" if k == 1 else f"{k} seasons"
-        return k * season, f"{seasons} of {season} rows ({panel.freq} data)"
+        return k * season, str(season_words(panel.freq, k))
     if season is None and room >= NO_SEASON_LOOKBACK:
         return NO_SEASON_LOOKBACK, "no season is known for the data's frequency"
     lookback = max(2, room - room % 4 if room >= 8 else room)
@@ -160,7 +159,7 @@ def _segment_why(season: int | None) -> str:
 
 
 def describe(chosen: list[Chosen]) -> str:
-    """One line for the CLI: 'lookback 28 (4 seasons of 7 rows (D data)), ...'."""
+    """One line for the CLI: 'lookback 28 (4 weeks of 7 daily rows), ...'."""
     return ", ".join(f"{c.name} {_shown(c.value)} ({c.why})" for c in chosen)
 
 
