@@ -44,7 +44,13 @@ def test_every_model_trains_globally_with_every_kind_of_input(name, tmp_path):
     metrics = fc.evaluate(frame)
     assert metrics["n_series"] == 6 and set(metrics["per_series"]) == set(frame["id"])
     for section in metrics["per_series"].values():
-        assert {"model", "repeat_last", "skill"} <= set(section)
+        assert {"model", "repeat_last", "mean", "skill", "skill_vs_best"} <= set(section)
+        best = section["best_baseline"]
+        mse = {n: section[n]["scaled"]["mse"] for n in metrics["baselines"]}
+        assert mse[best] == min(mse.values())  # each series its own best
+        assert section["skill_vs_best"] == pytest.approx(
+            1 - section["model"]["scaled"]["mse"] / mse[best]
+        )
     fc.save(tmp_path / "m")
     loaded = lstmcast.load(tmp_path / "m", device="cpu")
     np.testing.assert_array_equal(

@@ -833,37 +833,39 @@ def print_variables(metrics: dict[str, Any]) -> None:
 
 
 def print_series(metrics: dict[str, Any]) -> None:
-    """Per series: the model beside that series' repeat_last (scaled), worst skill first."""
+    """Per series: the model beside that series' best simple baseline (scaled), worst skill
+    first, as `print_variables` does per variable."""
     rows = sorted(
         metrics["per_series"].items(),
-        key=lambda kv: kv[1]["skill"] if kv[1]["skill"] is not None else float("inf"),
+        key=lambda kv: float("inf") if kv[1]["skill_vs_best"] is None else kv[1]["skill_vs_best"],
     )
     shown = rows[:ROWS_SHOWN]
     more = f", the {ROWS_SHOWN} with the lowest skill" if len(rows) > ROWS_SHOWN else ""
     table = Table(title=f"per series ({len(rows)}{more}; scaled)")
-    for column in (
-        "series",
-        "windows",
-        "MSE",
-        "repeat_last MSE",
-        "MAE",
-        "repeat_last MAE",
-        "skill",
-    ):
-        table.add_column(column, justify="left" if column == "series" else "right")
+    columns = ("series", "windows", "MSE", "MAE", "best baseline", "its MSE", "skill")
+    for column in columns:
+        table.add_column(
+            column, justify="left" if column in ("series", "best baseline") else "right"
+        )
     for name, section in shown:
+        best, skill = section["best_baseline"], _fmt(section["skill_vs_best"])
         table.add_row(
             name,
             str(section["n_windows"]),
             _fmt(section["model"]["scaled"]["mse"]),
-            _fmt(section["repeat_last"]["scaled"]["mse"]),
             _fmt(section["model"]["scaled"]["mae"]),
-            _fmt(section["repeat_last"]["scaled"]["mae"]),
-            _fmt(section["skill"]),
+            best,
+            _fmt(section[best]["scaled"]["mse"]),
+            skill if section["beats_best_baseline"] else f"[yellow]{skill}[/]",
         )
     out.print(table)
-    beaten = sum(1 for _, section in rows if section["beats_naive"])
-    out.print(f"beats repeat_last on {beaten} of {len(rows)} series", highlight=False)
+    beaten = sum(1 for _, section in rows if section["beats_best_baseline"])
+    naive = sum(1 for _, section in rows if section["beats_naive"])
+    out.print(
+        f"beats its best simple baseline on {beaten} of {len(rows)} series (repeat_last on "
+        f"{naive}; skill: 1 - model MSE / that baseline's MSE)",
+        highlight=False,
+    )
     skipped = metrics.get("skipped_series") or []
     if skipped:
         listed = "; ".join(f"{s['id']} ({s['reason']})" for s in skipped[:5])

@@ -320,8 +320,9 @@ def per_series_report(
     naive_mae_scaled: np.ndarray,
     naive_mae_original: np.ndarray,
 ) -> dict[str, Any]:
-    """Per series: the model's and that series' repeat_last's overall and per-variable metrics
-    (scaled and original units) and the skill, keyed by series id."""
+    """Per series, keyed by series id: the model's and that series' repeat_last's overall and
+    per-variable metrics (scaled and original units), the other baselines' overall metrics,
+    the skill against repeat_last and against that series' best simple baseline."""
     out: dict[str, Any] = {}
     for k in np.unique(backtest.series):
         sub = backtest.subset(backtest.series == k)
@@ -346,6 +347,12 @@ def per_series_report(
                     "per_variable": full[name]["per_variable"],
                 }
                 for name in ("model", "repeat_last")
+            },
+            # the others overall only: a panel of many series would carry their variables twice
+            **{
+                name: {"scaled": full[name]["scaled"], "original": full[name]["original"]}
+                for name in full["baselines"]
+                if name != "repeat_last"
             },
         }
     return out
