@@ -653,7 +653,7 @@ def tune(
     """Search hyperparameters with Optuna, retrain the best and evaluate it on test.
 
     The study is resumable and workers may share it. The best trial is retrained on
-    train+validation, evaluated on test beside repeat_last and saved in --out.
+    train+validation, evaluated on test beside the simple baselines (as train) and saved in --out.
 
     Every run option is accepted; a flag for a searched dimension (lr, dropout, layers, ...)
     fixes that dimension, the others are fixed for every trial."""
