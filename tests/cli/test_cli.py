@@ -106,6 +106,16 @@ def test_compare_json(csv_file):
     assert rows[1]["skill"] == 0.0
 
 
+def test_compare_table_names_the_shared_best_baseline_once(csv_file):
+    args = ["--models", "linear,repeat_last,mean", "--lookback", "6", "--epochs", "1", "-q"]
+    result = invoke("compare", csv_file, *args, "--json")
+    (best,) = {r["best_baseline"] for r in json.loads(result.stdout)["results"]}
+    result = invoke("compare", csv_file, *args)
+    assert result.exit_code == 0, result.output
+    assert f"({best})" not in result.output  # not in every row of the table
+    assert f"seasonal_naive (here {best});" in " ".join(result.output.split())
+
+
 def test_models_lists_every_name():
     result = invoke("models")
     assert result.exit_code == 0

@@ -906,6 +906,9 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
     columns += ["train s", "stopped"]
     for column in columns:
         table.add_column(column, justify="left" if column in ("model", "stopped") else "right")
+    bests = {row["best_baseline"] for row in rows}
+    # the models share a test split, so one best baseline is the rule: named once, below
+    named = len(bests) > 1
     for row in rows:
         bands = row.get("intervals") or {}
         coverage = [_fmt(bands[k]["coverage"]) if k in bands else "-" for k in levels]
@@ -922,16 +925,19 @@ def print_comparison(rows: list[dict[str, Any]]) -> None:
             _fmt(row["mse"]),
             _fmt(row["mae"]),
             _fmt(row["skill"]),
-            f"{_fmt(row['skill_vs_best'])} ({row['best_baseline']})",
+            _fmt(row["skill_vs_best"]) + (f" ({row['best_baseline']})" if named else ""),
             *coverage,
             *ratio,
             f"{row['train_seconds']:.1f}",
             row["stopped"],
         )
     out.print(table)
+    which = "" if named or not bests else f" (here {next(iter(bests))})"
     out.print(
         "skill = 1 - model MSE / repeat_last MSE (scaled); vs best: the same against the best "
-        "of repeat_last, mean and seasonal_naive; <= 0 means it does not beat that baseline."
+        f"of repeat_last, mean and seasonal_naive{which}; <= 0 means it does not beat that "
+        "baseline.",
+        highlight=False,
     )
     if levels:
         out.print(
