@@ -144,6 +144,25 @@ def test_time_errors(dates: list[str | None], message: str) -> None:
         prepare(_frame(Date=dates))
 
 
+def test_a_long_table_read_as_wide_is_pointed_to_id_col() -> None:
+    # two series' rows under one time column: --duplicates would merge them into one series
+    long = _frame(
+        Date=["2021-01-01", "2021-01-01", "2021-01-02", "2021-01-02"] + ["2021-01-03"] * 2
+    )
+    with pytest.raises(DataError, match=r"one per 'site': give --id-col site, or use --dupl"):
+        prepare(long)
+    # a label that does not tell the repeated rows apart ('site' is "b" twice on 2021-01-02)
+    # and numbers written as text ('temp', unique but numeric): the --duplicates advice alone
+    same = _frame(
+        Date=["2021-01-01", "2021-01-02", "2021-01-02", "2021-01-04", "2021-01-05", "2021-01-06"],
+        site=["a", "b", "b", "a", "b", "a"],
+        temp=["1", "2", "3", "4", "5", "6"],
+    )
+    with pytest.raises(DataError, match=r"an earlier timestamp; use --duplicates first") as err:
+        prepare(same)
+    assert "--id-col" not in str(err.value)
+
+
 def test_numeric_time_column_is_refused() -> None:
     with pytest.raises(DataError, match=r"column 'time' holds int64 values \(row 1: 0\), not dat"):
         prepare(pd.DataFrame({"time": range(4), "y": [1.0, 2.0, 4.0, 3.0]}))

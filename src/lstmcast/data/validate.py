@@ -192,8 +192,10 @@ def prepare(
     keep, groups = np.arange(n_rows), None
     time = None
     if time_col is not None:
-        time = _time_index(frame[time_col], time_col, source)
-        keep, groups = _repeats(time, duplicates, time_col, source)
+        parsed = time = _time_index(frame[time_col], time_col, source)
+        keep, groups = _repeats(
+            time, duplicates, time_col, source, lambda: _long_table_advice(frame, parsed, time_col)
+        )
         time = time[keep]
         _check_increasing(time, keep, time_col, source)
         if len(keep) < 2:
@@ -369,6 +371,23 @@ def _no_repeats(names: Sequence[str], source: str, where: str) -> None:
         if name in seen:
             raise DataError(f"{source}: column '{name}' appears twice in {where}")
         seen.add(name)
+
+
+def _long_table_advice(frame: pd.DataFrame, time: pd.DatetimeIndex, time_col: str) -> str:
+    """The advice for repeated timestamps: --id-col first where a label column tells the rows
+    of each timestamp apart (a long table of several series read as one wide table, which
+    --duplicates would merge into one series), else --duplicates."""
+    for name in frame.columns:
+        column = frame[name]
+        if name == time_col or not _is_text(column) or _looks_numeric(column):
+            continue
+        pairs = pd.DataFrame({"id": column.to_numpy(), "time": time.asi8})
+        if column.nunique() > 1 and not pairs.duplicated().any():
+            return (
+                f"; it looks like a long table of several series, one per '{name}': give "
+                f"--id-col {name}, or{KEEP_ONE.removeprefix(';')}"
+            )
+    return KEEP_ONE
 
 
 def _is_text(column: pd.Series) -> bool:
@@ -598,20 +617,25 @@ def _time_index(column: pd.Series, name: str, source: str) -> pd.DatetimeIndex:
     return pd.DatetimeIndex(parsed, name=name)
 
 
+KEEP_ONE = "; use --duplicates first|last|mean to keep one"
+
+
 def _repeats(
     time: pd.DatetimeIndex,
     duplicates: str,
     name: str,
     source: str,
-    advice: str = "; use --duplicates first|last|mean to keep one",
+    advice: str | Callable[[], str] = KEEP_ONE,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """(keep, groups) that leave one row per timestamp (see `one_row_per_key`); with
     "error", DataError naming the first repeated timestamp, its rows and how many rows
-    repeat one, and `advice` (by default the --duplicates choices)."""
+    repeat one, and `advice` (by default the --duplicates choices; a function is called only
+    for the error)."""
     repeated = time.duplicated(keep="first")
     if not repeated.any():
         return np.arange(len(time)), None
     if duplicates == "error":
+        advice = advice() if callable(advice) else advice
         row = int(np.flatnonzero(repeated)[0])
         rows = np.flatnonzero(time == time[row]).tolist()
         count, stamp = int(repeated.sum()), time_text(time[row], dates_only(time))
