@@ -63,6 +63,23 @@ def test_the_reason_counts_its_seasons_in_words(rows, freq, why):
     assert lookback.why == why
 
 
+def test_seasonal_naive_takes_the_frequencys_season_as_the_report_does():
+    # it used its own default of 24 rows: 2 years back on monthly data, while the report's
+    # seasonal_naive baseline went 1 year back, two rows of one name with different numbers
+    monthly = chosen("seasonal_naive", series(300, "MS"))
+    assert monthly["period"] == 12 and monthly["config"].period == 12
+    fitted = lstmcast.Forecaster("seasonal_naive", epochs=1).fit(series(300, "MS"))
+    metrics = fitted.evaluate(series(300, "MS"))
+    model, baseline = metrics["model"]["scaled"], metrics["seasonal_naive"]["scaled"]
+    assert model["mse"] == pytest.approx(baseline["mse"], rel=1e-6)  # float32 against float64
+    assert "period" not in chosen("seasonal_naive", series(300, "MS"), period=6)
+    assert chosen("seasonal_naive", series(300, "D"), lookback=12)["period"] == 7
+    # a week does not fit 4 rows: the model's own 24 stays, and its error names --period
+    with pytest.raises(lstmcast.ConfigError, match="'period' parameter \\(24\\) must be <="):
+        chosen("seasonal_naive", series(300, "D"), lookback=4)
+    assert "period" not in chosen("linear", series(300, "MS"))
+
+
 def test_given_options_are_kept_and_the_presets_keep_their_sizes():
     frame = series(400, "D")
     assert "lookback" not in chosen("linear", frame, lookback=10)

@@ -69,7 +69,8 @@ MODELS: dict[str, str] = {
     "-> Dropout(0.2) -> Dense.",
     "bidirectional": "Reference Keras model: Bidirectional(LSTM(50, relu)) -> Dense.",
     "repeat_last": "Baseline: repeat the last observed value of each target.",
-    "seasonal_naive": "Baseline: repeat the values one season back (period, default 24 steps).",
+    "seasonal_naive": "Baseline: repeat the values one season back (--period, else the "
+    "frequency's season, else 24 steps).",
     "mean": "Baseline: predict the training mean of each target.",
     "linear": "Baseline: one linear layer from the flattened window to the forecast.",
     "seglstm": "Strong LSTM: per-variable segments, instance norm, parallel decoding (SegRNN).",

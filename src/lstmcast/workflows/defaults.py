@@ -13,6 +13,9 @@ dropout of `lstm` and `seglstm`, is not given. The Keras presets (`simple`, `sta
   0.5 below 2,000, below 20,000 and above; on ETTh1 that is its benchmark size (512, 0.5).
 - lstm's one layer: 128 units and dropout 0.1 (seglstm and lstm were chosen on the validation
   split of the broad accuracy table, where a narrower net for fewer windows lost).
+- seasonal_naive's period: the frequency's season where the lookback holds it (12 monthly
+  rows, 7 daily rows), the season the report's seasonal_naive baseline starts from; else the
+  model's own default (24).
 
 Every value chosen is returned with the reason, printed by the CLI and stored in run.json
 (`derived`) and in the model file (the config holds the values). See docs/design.md.
@@ -63,6 +66,11 @@ def resolve(config: RunConfig, panel: Panel) -> tuple[RunConfig, list[Chosen]]:
     elif config.model == "lstm":
         config, more = _lstm(config, panel)
         chosen += more
+    elif config.model == "seasonal_naive" and config.period is None:
+        season = frequency_season(panel.freq)
+        if season is not None and season <= int(config.lookback or 0):
+            chosen.append(Chosen("period", season, f"{season_words(panel.freq, 1)}"))
+            config = dataclasses.replace(config, period=season)
     return config, chosen
 
 
