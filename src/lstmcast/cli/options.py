@@ -63,7 +63,8 @@ HELP: dict[str, str] = {
     "dropout": "Dropout after each LSTM layer (default: the model's).",
     "activation": "LSTM activation; tanh runs fused everywhere (default: the model's).",
     "bidirectional": "Bidirectional LSTM layers (default: the model's).",
-    "period": "Season length for seasonal_naive (default: the model's).",
+    "period": "Season length in rows for seasonal_naive, the model and the report's baseline "
+    "(default: the frequency's season, e.g. 12 for monthly rows).",
     "model_options": "Other model options as key=value pairs, e.g. 'segment=12,hidden=256'.",
     "ensemble": "Train K members (seglstm, lstm, the presets) as one model; forecast their mean.",
     "ensemble_reduce": "How the ensemble's kept members make the forecast: their mean, or their "
