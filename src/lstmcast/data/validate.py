@@ -6,6 +6,7 @@ header), the value found and what would be accepted.
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,6 +32,9 @@ _UNNAMED = re.compile(r"\s*(?:Unnamed: \d+)?\s*")  # a blank header, as pandas r
 LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 # Numbers with thousands separators ("1,234,567.5"); a percent string is its number + "%".
 _GROUPED = re.compile(r"[-+]?\d{1,3}(?:,\d{3})+(?:\.\d*)?")
+
+
+KEEP_ONE = "; use --duplicates first|last|mean to keep one"
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,10 +196,9 @@ def prepare(
     keep, groups = np.arange(n_rows), None
     time = None
     if time_col is not None:
-        parsed = time = _time_index(frame[time_col], time_col, source)
-        keep, groups = _repeats(
-            time, duplicates, time_col, source, lambda: _long_table_advice(frame, parsed, time_col)
-        )
+        time = _time_index(frame[time_col], time_col, source)
+        advice = functools.partial(_long_table_advice, frame, time, time_col)  # on error only
+        keep, groups = _repeats(time, duplicates, time_col, source, advice)
         time = time[keep]
         _check_increasing(time, keep, time_col, source)
         if len(keep) < 2:
@@ -615,9 +618,6 @@ def _time_index(column: pd.Series, name: str, source: str) -> pd.DatetimeIndex:
             f"{source}: column '{name}' row {row + 1} holds {_show(raw)}, which is not a date/time"
         )
     return pd.DatetimeIndex(parsed, name=name)
-
-
-KEEP_ONE = "; use --duplicates first|last|mean to keep one"
 
 
 def _repeats(
