@@ -798,21 +798,11 @@ def print_variables(metrics: dict[str, Any]) -> None:
     """Per variable, in its own units: the model beside that variable's best simple baseline,
     worst skill first when there are more than fit."""
     verdicts = metrics["per_variable"]
-    names = list(verdicts)
-    if len(names) > ROWS_SHOWN:
-        skills = {n: verdicts[n]["skill_vs_best"] for n in names}
-        names = sorted(names, key=lambda n: float("inf") if skills[n] is None else skills[n])
-    more = f", the {ROWS_SHOWN} with the lowest skill" if len(names) > ROWS_SHOWN else ""
-    table = Table(title=f"per variable ({len(names)}{more}; original units)")
-    columns = ("variable", "MSE", "MAE", "MASE", "direction", "best baseline", "its MSE")
-    for column in (*columns, "skill"):
-        table.add_column(
-            column, justify="left" if column in ("variable", "best baseline") else "right"
-        )
+    names = list(verdicts) if len(verdicts) <= ROWS_SHOWN else _worst_first(verdicts)
+    table = _verdict_table("variable", names, "original units")
     for name in names[:ROWS_SHOWN]:
         verdict, model = verdicts[name], metrics["model"]["per_variable"][name]["original"]
         best = verdict["best_baseline"]
-        skill = _fmt(verdict["skill_vs_best"])
         table.add_row(
             name,
             _fmt(model["mse"]),
@@ -821,34 +811,21 @@ def print_variables(metrics: dict[str, Any]) -> None:
             _fmt(model["directional_accuracy"]),
             best,
             _fmt(metrics[best]["per_variable"][name]["original"]["mse"]),
-            skill if verdict["beats_best_baseline"] else f"[yellow]{skill}[/]",
+            _skill_cell(verdict),
         )
     out.print(table)
-    beaten = sum(1 for v in verdicts.values() if v["beats_best_baseline"])
-    out.print(
-        f"beats its best simple baseline on {beaten} of {len(verdicts)} variables "
-        "(skill: 1 - model MSE / that baseline's MSE)",
-        highlight=False,
-    )
+    _print_beaten(verdicts, "variables", "")
 
 
 def print_series(metrics: dict[str, Any]) -> None:
     """Per series: the model beside that series' best simple baseline (scaled), worst skill
     first, as `print_variables` does per variable."""
-    rows = sorted(
-        metrics["per_series"].items(),
-        key=lambda kv: float("inf") if kv[1]["skill_vs_best"] is None else kv[1]["skill_vs_best"],
-    )
-    shown = rows[:ROWS_SHOWN]
-    more = f", the {ROWS_SHOWN} with the lowest skill" if len(rows) > ROWS_SHOWN else ""
-    table = Table(title=f"per series ({len(rows)}{more}; scaled)")
-    columns = ("series", "windows", "MSE", "MAE", "best baseline", "its MSE", "skill")
-    for column in columns:
-        table.add_column(
-            column, justify="left" if column in ("series", "best baseline") else "right"
-        )
-    for name, section in shown:
-        best, skill = section["best_baseline"], _fmt(section["skill_vs_best"])
+    verdicts = metrics["per_series"]
+    names = _worst_first(verdicts)
+    table = _verdict_table("series", names, "scaled")
+    for name in names[:ROWS_SHOWN]:
+        section = verdicts[name]
+        best = section["best_baseline"]
         table.add_row(
             name,
             str(section["n_windows"]),
@@ -856,16 +833,11 @@ def print_series(metrics: dict[str, Any]) -> None:
             _fmt(section["model"]["scaled"]["mae"]),
             best,
             _fmt(section[best]["scaled"]["mse"]),
-            skill if section["beats_best_baseline"] else f"[yellow]{skill}[/]",
+            _skill_cell(section),
         )
     out.print(table)
-    beaten = sum(1 for _, section in rows if section["beats_best_baseline"])
-    naive = sum(1 for _, section in rows if section["beats_naive"])
-    out.print(
-        f"beats its best simple baseline on {beaten} of {len(rows)} series (repeat_last on "
-        f"{naive}; skill: 1 - model MSE / that baseline's MSE)",
-        highlight=False,
-    )
+    naive = sum(1 for section in verdicts.values() if section["beats_naive"])
+    _print_beaten(verdicts, "series", f"repeat_last on {naive}; ")
     skipped = metrics.get("skipped_series") or []
     if skipped:
         listed = "; ".join(f"{s['id']} ({s['reason']})" for s in skipped[:5])
@@ -874,6 +846,39 @@ def print_series(metrics: dict[str, Any]) -> None:
             f"[yellow]skipped {len(skipped)} series too short for the split:[/] {listed}{extra}",
             highlight=False,
         )
+
+
+def _worst_first(verdicts: dict[str, Any]) -> list[str]:
+    """The names, lowest skill against their best baseline first (no skill last)."""
+    skills = {name: verdicts[name]["skill_vs_best"] for name in verdicts}
+    return sorted(skills, key=lambda n: float("inf") if skills[n] is None else skills[n])
+
+
+def _verdict_table(what: str, names: list[str], units: str) -> Table:
+    """The per-variable or per-series table's title and columns (the rows are the caller's)."""
+    more = f", the {ROWS_SHOWN} with the lowest skill" if len(names) > ROWS_SHOWN else ""
+    table = Table(title=f"per {what} ({len(names)}{more}; {units})")
+    if what == "variable":
+        columns: tuple[str, ...] = ("variable", "MSE", "MAE", "MASE", "direction")
+    else:
+        columns = ("series", "windows", "MSE", "MAE")
+    for column in (*columns, "best baseline", "its MSE", "skill"):
+        table.add_column(column, justify="left" if column in (what, "best baseline") else "right")
+    return table
+
+
+def _skill_cell(verdict: dict[str, Any]) -> str:
+    skill = _fmt(verdict["skill_vs_best"])
+    return skill if verdict["beats_best_baseline"] else f"[yellow]{skill}[/]"
+
+
+def _print_beaten(verdicts: dict[str, Any], what: str, also: str) -> None:
+    beaten = sum(1 for verdict in verdicts.values() if verdict["beats_best_baseline"])
+    out.print(
+        f"beats its best simple baseline on {beaten} of {len(verdicts)} {what} ({also}skill: "
+        "1 - model MSE / that baseline's MSE)",
+        highlight=False,
+    )
 
 
 def print_intervals(report: dict[str, Any]) -> None:

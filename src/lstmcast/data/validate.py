@@ -384,8 +384,10 @@ def _long_table_advice(frame: pd.DataFrame, time: pd.DatetimeIndex, time_col: st
         column = frame[name]
         if name == time_col or not _is_text(column) or _looks_numeric(column):
             continue
+        if column.nunique() < 2:
+            continue
         pairs = pd.DataFrame({"id": column.to_numpy(), "time": time.asi8})
-        if column.nunique() > 1 and not pairs.duplicated().any():
+        if not pairs.duplicated().any():
             return (
                 f"; it looks like a long table of several series, one per '{name}': give "
                 f"--id-col {name}, or{KEEP_ONE.removeprefix(';')}"

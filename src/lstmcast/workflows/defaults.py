@@ -69,7 +69,7 @@ def resolve(config: RunConfig, panel: Panel) -> tuple[RunConfig, list[Chosen]]:
     elif config.model == "seasonal_naive" and config.period is None:
         season = frequency_season(panel.freq)
         if season is not None and season <= int(config.lookback or 0):
-            chosen.append(Chosen("period", season, f"{season_words(panel.freq, 1)}"))
+            chosen.append(Chosen("period", season, str(season_words(panel.freq, 1))))
             config = dataclasses.replace(config, period=season)
     return config, chosen
 
